@@ -1,0 +1,15 @@
+"""``tenant-registry migrate`` for the write side: schema, event store, tables beside it."""
+
+from __future__ import annotations
+
+from application.registry import TenantRegistry
+from application.schema import create_schema
+from common.db import connect
+from common.settings import Settings
+
+
+def migrate_write_side(settings: Settings) -> None:
+    """Create everything the write side needs; safe to repeat."""
+    with connect(settings) as conn:
+        create_schema(conn, settings)
+    TenantRegistry(settings, create_table=True).close()

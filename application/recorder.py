@@ -1,0 +1,136 @@
+"""The event-store recorder: one transaction per save, with everything that must go with it.
+
+The stock recorder only inserts events. A save of ours may also have to record a snapshot,
+an idempotency response, or a purge (delete the tenant's events, snapshots and idempotency
+records and leave a tombstone). All of it commits in the one transaction that holds the
+library's ``LOCK TABLE … IN EXCLUSIVE MODE``, so notification ids still commit in order, and a
+write can never slip in after a purge: the insert refuses originators that have a tombstone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from psycopg import sql
+
+EVENTS_TABLE = "tenantregistry_events"
+SNAPSHOTS_TABLE = "tenantregistry_snapshots"
+TOMBSTONES_TABLE = "purged_tenants"
+IDEMPOTENCY_TABLE = "idempotency_records"
+
+Statement = tuple[sql.Composed, Sequence[Any]]
+
+
+class OriginatorPurged(Exception):
+    """A write for an aggregate that has been purged was refused."""
+
+    def __init__(self, originator_ids: set[UUID | str]) -> None:
+        self.originator_ids = originator_ids
+        super().__init__(f"purged: {sorted(map(str, originator_ids))}")
+
+
+@dataclass(frozen=True)
+class Purge:
+    """What a purge erases: the tenant's aggregate and its slug index entry."""
+
+    tenant_id: UUID
+    slug_index_id: UUID
+    purged_at: datetime
+
+
+class TenantRecorder(PostgresApplicationRecorder):
+    """Application recorder with snapshots, purges and extra statements in the same commit."""
+
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = EVENTS_TABLE):
+        super().__init__(datastore, events_table_name=events_table_name)
+        schema = datastore.schema
+        events = sql.Identifier(schema, events_table_name)
+        snapshots = sql.Identifier(schema, SNAPSHOTS_TABLE)
+        tombstones = sql.Identifier(schema, TOMBSTONES_TABLE)
+        idempotency = sql.Identifier(schema, IDEMPOTENCY_TABLE)
+        event_type = sql.Identifier(schema, self.stored_event_type_name)
+        self._sql_insert_guarded = sql.SQL(
+            "INSERT INTO {events} (originator_id, originator_version, topic, state) "
+            "SELECT e.originator_id, e.originator_version, e.topic, e.state "
+            "FROM unnest(%s::{type}[]) AS e "
+            "WHERE NOT EXISTS (SELECT 1 FROM {tombstones} p WHERE p.tenant_id = e.originator_id) "
+            "RETURNING notification_id"
+        ).format(events=events, type=event_type, tombstones=tombstones)
+        self._sql_insert_snapshots = sql.SQL(
+            "INSERT INTO {snapshots} (originator_id, originator_version, topic, state) "
+            "SELECT originator_id, originator_version, topic, state FROM unnest(%s::{type}[]) "
+            "ON CONFLICT DO NOTHING"
+        ).format(snapshots=snapshots, type=event_type)
+        self._sql_purge = [
+            sql.SQL("DELETE FROM {} WHERE originator_id = ANY(%s)").format(events),
+            sql.SQL("DELETE FROM {} WHERE originator_id = ANY(%s)").format(snapshots),
+            sql.SQL("DELETE FROM {} WHERE tenant_id = ANY(%s)").format(idempotency),
+        ]
+        self._sql_tombstone = sql.SQL(
+            "INSERT INTO {} (tenant_id, purged_at) VALUES (%s, %s) ON CONFLICT DO NOTHING"
+        ).format(tombstones)
+        self._sql_purged_at = sql.SQL("SELECT purged_at FROM {} WHERE tenant_id = %s").format(
+            tombstones
+        )
+        self._sql_notify = sql.SQL("NOTIFY {}").format(sql.Identifier(self.channel_name))
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """Insert events (and what goes with them) in one transaction; return their positions.
+
+        Not retried on connection errors: after a lost connection the commit may or may not
+        have happened, and only the caller can decide whether repeating is safe.
+        """
+        purge: Purge | None = kwargs.get("purge")
+        snapshots: Sequence[StoredEvent] = kwargs.get("snapshots", ())
+        extra: Sequence[Statement] = kwargs.get("extra_statements", ())
+        with self.datastore.get_connection() as conn:
+            exc: Exception | None = None
+            ids: list[int] = []
+            with conn.pipeline() as pipeline:
+                try:
+                    with conn.transaction():
+                        curs = conn.cursor()
+                        self._lock_table(curs)
+                        if purge is not None:
+                            erased = [purge.tenant_id, purge.slug_index_id]
+                            for statement in self._sql_purge:
+                                curs.execute(statement, (erased,), prepare=True)
+                        curs.execute(self._sql_insert_guarded, (self._pg_events(stored_events),))
+                        pipeline.sync()
+                        ids = [row["notification_id"] for row in curs.fetchall()]
+                        if len(ids) != len(stored_events):
+                            purged = {e.originator_id for e in stored_events}
+                            raise OriginatorPurged(purged)  # noqa: TRY301 - rolls back
+                        if purge is not None:
+                            curs.execute(self._sql_tombstone, (purge.tenant_id, purge.purged_at))
+                        if snapshots:
+                            curs.execute(self._sql_insert_snapshots, (self._pg_events(snapshots),))
+                        for statement, params in extra:
+                            curs.execute(statement, params)
+                        curs.execute(self._sql_notify)
+                except Exception as e:  # re-raised once the pipeline is closed
+                    exc = e
+            if exc is not None:
+                raise exc
+        return ids
+
+    def purged_at(self, originator_id: UUID) -> datetime | None:
+        """When the aggregate was purged, or None if it never was."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._sql_purged_at, (originator_id,))
+            row = curs.fetchone()
+            return None if row is None else cast(datetime, row["purged_at"])
+
+    def _pg_events(self, stored_events: Sequence[StoredEvent]) -> list[Any]:
+        return [
+            self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
+            for e in stored_events
+        ]

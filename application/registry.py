@@ -1,0 +1,351 @@
+"""``TenantRegistry``: the write side. Commands load a tenant, ask it, and save what it decided.
+
+Reads of the current state for HTTP clients come from the read side; this application answers
+commands, one tenant's history, the global feed, and the sweeps' per-tenant re-checks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application, LRUCache
+from eventsourcing.persistence import IntegrityError, Transcoder
+from eventsourcing.utils import get_topic
+
+from application.events import EventReader, RecordedEvent
+from application.recorder import OriginatorPurged, Purge, Statement, TenantRecorder
+from application.transcoder import OrjsonTranscoder
+from common.clock import Clock, SystemClock
+from common.settings import Settings
+from domain.errors import (
+    ConcurrencyConflict,
+    InvalidTransition,
+    NotDue,
+    SlugTaken,
+    TenantGone,
+    TenantNotFound,
+    VersionMismatch,
+)
+from domain.slug_index import SlugIndex
+from domain.tenant import Tenant
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 12
+
+#: Given the tenant as the command left it, the statements to commit with its events.
+ExtraStatements = Callable[[Tenant], Sequence[Statement]]
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What a command did: the tenant afterwards, and the position to wait for on reads."""
+
+    tenant: Tenant
+    position: int
+    changed: bool
+
+
+SweepOutcome = Literal["changed", "skipped"]
+
+
+class TenantRegistry(Application[UUID]):
+    """The event-sourced application that owns every tenant."""
+
+    name = "TenantRegistry"
+    is_snapshotting_enabled = True
+
+    def __init__(
+        self, settings: Settings, clock: Clock | None = None, *, create_table: bool = False
+    ) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        env = settings.eventsourcing_env(create_table=create_table)
+        env["APPLICATION_RECORDER_TOPIC"] = get_topic(TenantRecorder)
+        super().__init__(env)
+        if not isinstance(self.recorder, TenantRecorder):
+            msg = "the event store must use TenantRecorder"
+            raise TypeError(msg)
+        self.tenant_recorder: TenantRecorder = self.recorder
+        self.reader = EventReader(self.tenant_recorder, self.mapper)
+        size = settings.aggregate_cache_size
+        self._cache: LRUCache[UUID, Tenant] | None = LRUCache(size) if size > 0 else None
+
+    def construct_transcoder(self) -> Transcoder:
+        return OrjsonTranscoder()
+
+    # ---- commands -------------------------------------------------------------------------
+
+    def register(
+        self,
+        *,
+        slug: object,
+        name: object,
+        actor: str,
+        timezone: object = None,
+        plan: object = None,
+        contact_email: object = None,
+        metadata: object = None,
+        trial_days: object = None,
+        reason: str | None = None,
+        extra: ExtraStatements | None = None,
+    ) -> CommandResult:
+        """Register a new tenant in ``trial`` and claim its slug, atomically."""
+        now = self.clock.now()
+        tenant = Tenant.register(
+            slug=slug,
+            name=name,
+            timezone=self.settings.default_timezone if timezone is None else timezone,
+            plan="standard" if plan is None else plan,
+            contact_email=contact_email,
+            metadata={} if metadata is None else metadata,
+            trial_days=self.settings.trial_days if trial_days is None else trial_days,
+            now=now,
+            actor=actor,
+            reason=reason,
+        )
+        index = SlugIndex.claim(slug=tenant.slug, tenant_id=tenant.id, now=now)
+        try:
+            position = self._save(tenant, index, extra=extra)
+        except IntegrityError:
+            raise SlugTaken(tenant.slug) from None
+        return CommandResult(tenant, position, changed=True)
+
+    def run(
+        self,
+        command: str,
+        tenant_id: UUID,
+        *,
+        actor: str,
+        reason: str | None = None,
+        expected_version: int | None = None,
+        extra: ExtraStatements | None = None,
+    ) -> CommandResult:
+        """Run a lifecycle command by its URL name (``activate``, ``start-grace``, …)."""
+        settings = self.settings
+
+        def act(tenant: Tenant) -> None:
+            now = self.clock.now()
+            if command == "activate":
+                tenant.activate(now=now, actor=actor, reason=reason)
+            elif command == "start-grace":
+                tenant.start_grace(
+                    now=now, actor=actor, reason=reason, grace_days=settings.grace_days
+                )
+            elif command == "pause":
+                tenant.pause(now=now, actor=actor, reason=reason)
+            elif command == "cancel":
+                tenant.cancel(now=now, actor=actor, reason=reason)
+            elif command == "reactivate":
+                tenant.reactivate(now=now, actor=actor, reason=reason)
+            elif command == "delete":
+                tenant.delete(
+                    now=now, actor=actor, reason=reason, retention_days=settings.retention_days
+                )
+            elif command == "restore":
+                tenant.restore(now=now, actor=actor, reason=reason)
+            else:
+                msg = f"unknown lifecycle command {command!r}"
+                raise ValueError(msg)
+
+        return self._execute(tenant_id, act, expected_version=expected_version, extra=extra)
+
+    def update_profile(
+        self,
+        tenant_id: UUID,
+        changes: dict[str, Any],
+        *,
+        actor: str,
+        reason: str | None = None,
+        expected_version: int | None = None,
+        extra: ExtraStatements | None = None,
+    ) -> CommandResult:
+        """Change profile fields (``name``, ``timezone``, ``plan``, ``contact_email``,
+        ``metadata``); one event with only what really changes."""
+
+        def act(tenant: Tenant) -> None:
+            tenant.update_profile(now=self.clock.now(), actor=actor, reason=reason, **changes)
+
+        return self._execute(tenant_id, act, expected_version=expected_version, extra=extra)
+
+    # ---- sweeps (per-tenant re-check on the aggregate) -------------------------------------
+
+    def expire_trial(self, tenant_id: UUID, *, actor: str = "sweep:trials") -> SweepOutcome:
+        """Move a tenant whose trial has ended to ``grace``; skip it if it is not due."""
+        grace_days = self.settings.grace_days
+        return self._sweep(
+            tenant_id,
+            lambda t: t.expire_trial(now=self.clock.now(), actor=actor, grace_days=grace_days),
+        )
+
+    def expire_grace(self, tenant_id: UUID, *, actor: str = "sweep:grace") -> SweepOutcome:
+        """Pause a tenant whose grace period has ended; skip it if it is not due."""
+        return self._sweep(tenant_id, lambda t: t.expire_grace(now=self.clock.now(), actor=actor))
+
+    def purge(self, tenant_id: UUID, *, actor: str = "sweep:purge") -> SweepOutcome:
+        """Erase a soft-deleted tenant whose retention has passed, leaving a tombstone."""
+        try:
+            tenant = self._load(tenant_id, fresh=True)
+        except (TenantNotFound, TenantGone):
+            return "skipped"
+        now = self.clock.now()
+        try:
+            tenant.purge(now=now, actor=actor)
+        except NotDue:
+            return "skipped"
+        purge = Purge(tenant.id, SlugIndex.id_for(tenant.slug), now)
+        try:
+            self._save(tenant, purge=purge)
+        except (IntegrityError, OriginatorPurged):
+            # Someone else changed or purged it meanwhile; the next run looks again.
+            self._evict(tenant_id)
+            return "skipped"
+        self._evict(tenant_id)
+        return "changed"
+
+    def _sweep(self, tenant_id: UUID, act: Callable[[Tenant], None]) -> SweepOutcome:
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                tenant = self._load(tenant_id, fresh=True)
+                act(tenant)
+            except (TenantNotFound, TenantGone, NotDue):
+                return "skipped"
+            try:
+                self._save(tenant)
+            except IntegrityError:
+                self._evict(tenant_id)
+                continue
+            except OriginatorPurged:
+                return "skipped"
+            return "changed"
+        raise ConcurrencyConflict(str(tenant_id))
+
+    # ---- queries ----------------------------------------------------------------------------
+
+    def get_tenant(self, tenant_id: UUID) -> Tenant:
+        """The current state of a tenant from its events (the write model)."""
+        return self._load(tenant_id, fresh=True)
+
+    def history(self, tenant_id: UUID) -> list[RecordedEvent]:
+        """The tenant's events in version order; 404 or 410 semantics as errors."""
+        events = self.reader.history(tenant_id)
+        if events and events[0].type != "TenantPurged":
+            return events
+        purged_at = self.tenant_recorder.purged_at(tenant_id)
+        if purged_at is not None:
+            raise TenantGone(tenant_id, purged_at)
+        raise TenantNotFound(tenant_id)
+
+    def feed(self, *, after: int, limit: int, types: Sequence[str] = ()) -> list[RecordedEvent]:
+        """The global feed of tenant events after ``after``."""
+        return self.reader.feed(after, limit, types)
+
+    def head(self) -> int:
+        """The position of the newest event in the store."""
+        return self.reader.head()
+
+    # ---- internals --------------------------------------------------------------------------
+
+    def _execute(
+        self,
+        tenant_id: UUID,
+        act: Callable[[Tenant], None],
+        *,
+        expected_version: int | None,
+        extra: ExtraStatements | None,
+    ) -> CommandResult:
+        """Load, decide, save; retry on a lost race unless the caller pinned a version.
+
+        A cached tenant may be stale. A stale write is caught by the store (the version is
+        taken); a refusal or a no-op decided on a cached copy is confirmed on a fresh load.
+        """
+        fresh = self._cache is None
+        for attempt in range(MAX_ATTEMPTS):
+            tenant = self._load(tenant_id, fresh=fresh)
+            if expected_version is not None and tenant.version != expected_version:
+                if not fresh:
+                    fresh = True
+                    continue
+                raise VersionMismatch(expected_version, tenant.version)
+            try:
+                act(tenant)
+            except InvalidTransition:
+                if not fresh:
+                    fresh = True
+                    continue
+                raise
+            if not tenant.pending_events:
+                if not fresh:
+                    fresh = True
+                    continue
+                return CommandResult(tenant, self.head(), changed=False)
+            try:
+                position = self._save(tenant, extra=extra)
+            except IntegrityError:
+                self._evict(tenant_id)
+                fresh = True
+                if expected_version is not None:
+                    current = self._load(tenant_id, fresh=True).version
+                    raise VersionMismatch(expected_version, current) from None
+                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # noqa: S311 - jitter
+                continue
+            except OriginatorPurged:
+                self._evict(tenant_id)
+                self._load(tenant_id, fresh=True)  # raises TenantGone
+                raise
+            return CommandResult(tenant, position, changed=True)
+        msg = f"too many concurrent changes to tenant {tenant_id}"
+        raise ConcurrencyConflict(msg)
+
+    def _load(self, tenant_id: UUID, *, fresh: bool) -> Tenant:
+        if not fresh and self._cache is not None:
+            with contextlib.suppress(KeyError):
+                return copy.deepcopy(self._cache.get(tenant_id))
+        try:
+            aggregate: Any = self.repository.get(tenant_id)
+        except AggregateNotFoundError:
+            purged_at = self.tenant_recorder.purged_at(tenant_id)
+            if purged_at is not None:
+                raise TenantGone(tenant_id, purged_at) from None
+            raise TenantNotFound(tenant_id) from None
+        if not isinstance(aggregate, Tenant):
+            raise TenantNotFound(tenant_id)
+        if self._cache is not None:
+            self._cache.put(tenant_id, copy.deepcopy(aggregate))
+        return aggregate
+
+    def _evict(self, tenant_id: UUID) -> None:
+        if self._cache is not None:
+            with contextlib.suppress(KeyError):
+                self._cache.get(tenant_id, evict=True)
+
+    def _save(
+        self,
+        tenant: Tenant,
+        *others: Any,
+        extra: ExtraStatements | None = None,
+        purge: Purge | None = None,
+    ) -> int:
+        """Write the pending events (and a snapshot when one is due) in one transaction."""
+        statements = extra(tenant) if extra is not None else ()
+        own = tenant.collect_events()
+        events = [*own, *(e for o in others for e in o.collect_events())]
+        stored = [self.mapper.to_stored_event(e) for e in events]
+        snapshots = []
+        interval = self.settings.snapshot_interval
+        if purge is None and any(e.originator_version % interval == 0 for e in own):
+            snapshots.append(self.mapper.to_stored_event(Tenant.Snapshot.take(tenant)))
+        ids = self.tenant_recorder.insert_events(
+            stored, snapshots=snapshots, extra_statements=statements, purge=purge
+        )
+        if self._cache is not None and purge is None:
+            self._cache.put(tenant.id, copy.deepcopy(tenant))
+        return max(ids) if ids else self.head()

@@ -1,0 +1,1 @@
+"""Pieces every layer shares: settings, the clock, database connections, logging."""

@@ -1,0 +1,48 @@
+"""PostgreSQL connections for the pieces that do not go through the event store.
+
+Nothing connects at import time: pools are built by the factories that need them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from common.settings import Settings
+
+
+def table(settings: Settings, name: str) -> sql.Identifier:
+    """The schema-qualified identifier of one of the registry's tables."""
+    return sql.Identifier(settings.db_schema, name)
+
+
+def connect(settings: Settings, **kwargs: Any) -> psycopg.Connection[dict[str, Any]]:
+    """One autocommit connection with dict rows."""
+    return psycopg.connect(
+        settings.database_url,
+        autocommit=True,
+        row_factory=dict_row,
+        connect_timeout=5,
+        **kwargs,
+    )
+
+
+def make_pool(
+    settings: Settings, *, name: str, min_size: int = 1, max_size: int | None = None
+) -> ConnectionPool[psycopg.Connection[dict[str, Any]]]:
+    """A connection pool of autocommit, dict-row connections (opened lazily by the caller)."""
+    return ConnectionPool(
+        settings.database_url,
+        name=name,
+        min_size=min_size,
+        max_size=max_size or max(min_size, settings.pool_size),
+        open=False,
+        timeout=5,
+        reconnect_timeout=0,
+        check=ConnectionPool.check_connection,
+        kwargs={"autocommit": True, "row_factory": dict_row, "connect_timeout": 5},
+    )

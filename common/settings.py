@@ -1,0 +1,116 @@
+"""One typed settings object, read from the environment (SPEC §6).
+
+It is the single source of truth: the ``eventsourcing`` library gets its ``env`` mapping from
+:meth:`Settings.eventsourcing_env`, psycopg pools their connection arguments from
+:meth:`Settings.conninfo`.
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from functools import lru_cache
+from typing import Any
+
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def _check_zone(value: str) -> str:
+    if value not in zoneinfo.available_timezones():
+        msg = f"unknown IANA timezone {value!r}"
+        raise ValueError(msg)
+    return value
+
+
+class Settings(BaseSettings):
+    """Configuration of every process of the registry."""
+
+    model_config = SettingsConfigDict(env_prefix="TENANT_REGISTRY_", extra="ignore")
+
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL,
+        validation_alias="DATABASE_URL",
+        description="PostgreSQL URL (libpq URI or key=value string).",
+    )
+    redis_url: str = Field(
+        default=DEFAULT_REDIS_URL, validation_alias="REDIS_URL", description="Redis URL."
+    )
+    db_schema: str = Field(default="tenant_registry", description="PostgreSQL schema.")
+    timezone: str = Field(default="Asia/Jerusalem", description="Business time zone.")
+    default_timezone: str = Field(
+        default="Asia/Jerusalem", description="Time zone of a tenant registered without one."
+    )
+    trial_days: int = Field(default=14, ge=1, le=90)
+    grace_days: int = Field(default=7, ge=1, le=90)
+    retention_days: int = Field(default=90, ge=1, le=3650)
+    pool_size: int = Field(default=5, ge=1, le=200)
+    pool_max_overflow: int = Field(default=10, ge=0, le=200)
+    lock_timeout_seconds: int = Field(default=5, ge=1, le=600)
+    snapshot_interval: int = Field(default=100, ge=2, le=100_000)
+    aggregate_cache_size: int = Field(default=10_000, ge=0)
+    queue_name: str = Field(default="tenant-registry")
+
+    @field_validator("timezone", "default_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return _check_zone(value)
+
+    @field_validator("db_schema")
+    @classmethod
+    def _schema_identifier(cls, value: str) -> str:
+        if not _IDENTIFIER.match(value):
+            msg = "schema must be a lower-case SQL identifier"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _parsable_url(cls, value: str) -> str:
+        try:
+            conninfo_to_dict(value)
+        except Exception as exc:
+            msg = "DATABASE_URL is not a valid PostgreSQL URL"
+            raise ValueError(msg) from exc
+        return value
+
+    def conninfo(self, **overrides: Any) -> str:
+        """A libpq connection string for psycopg, with ``overrides`` applied."""
+        return make_conninfo(self.database_url, **overrides)
+
+    def connection_params(self) -> dict[str, Any]:
+        """The parsed connection parameters of :attr:`database_url`."""
+        return dict(conninfo_to_dict(self.database_url))
+
+    def eventsourcing_env(self, *, create_table: bool = False) -> dict[str, str]:
+        """The ``env`` mapping the ``eventsourcing`` library reads for the PostgreSQL store."""
+        params = self.connection_params()
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": str(params.get("dbname") or params.get("user") or "postgres"),
+            "POSTGRES_HOST": str(params.get("host") or "127.0.0.1"),
+            "POSTGRES_PORT": str(params.get("port") or "5432"),
+            "POSTGRES_USER": str(params.get("user") or "postgres"),
+            "POSTGRES_PASSWORD": str(params.get("password") or ""),
+            "POSTGRES_SCHEMA": self.db_schema,
+            "POSTGRES_POOL_SIZE": str(self.pool_size),
+            "POSTGRES_MAX_OVERFLOW": str(self.pool_max_overflow),
+            "POSTGRES_LOCK_TIMEOUT": str(self.lock_timeout_seconds),
+            "POSTGRES_CONNECT_TIMEOUT": "5",
+            "POSTGRES_PRE_PING": "y",
+            "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "30",
+            "CREATE_TABLE": "y" if create_table else "n",
+            "IS_SNAPSHOTTING_ENABLED": "y",
+        }
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process, read once from the environment."""
+    return Settings()

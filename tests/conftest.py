@@ -1,0 +1,75 @@
+"""Shared fixtures: a database of this test session's own on the machine's PostgreSQL.
+
+Every test run creates ``tr_test_<random>`` (dropped at the end) and migrates it once; each
+test that uses the store starts from empty tables. Set ``TEST_DATABASE_URL`` to point the suite
+at another server (it needs the right to create databases).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from application.registry import TenantRegistry
+from cli.core import migrate_all
+from common.clock import FrozenClock
+from common.settings import Settings
+
+ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+
+
+def _with_dbname(url: str, dbname: str) -> str:
+    return psycopg.conninfo.make_conninfo(url, dbname=dbname)
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A fresh, migrated database for this test session."""
+    name = f"tr_test_{secrets.token_hex(4)}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = _with_dbname(ADMIN_URL, name)
+    migrate_all(Settings.model_validate({"DATABASE_URL": url}))
+    yield url
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    """Settings for one test; the tables are emptied first."""
+    s = Settings.model_validate({"DATABASE_URL": database_url, "REDIS_URL": f"{REDIS_URL}/0"})
+    truncate_all(s)
+    return s
+
+
+def truncate_all(settings: Settings) -> None:
+    """Empty every table in the registry's schema and restart their sequences."""
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s", (settings.db_schema,)
+        ).fetchall()
+        if rows:
+            tables = sql.SQL(", ").join(sql.Identifier(settings.db_schema, r[0]) for r in rows)
+            conn.execute(sql.SQL("TRUNCATE {} RESTART IDENTITY").format(tables))
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(datetime(2027, 1, 10, 9, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def registry(settings: Settings, clock: FrozenClock) -> Iterator[TenantRegistry]:
+    app = TenantRegistry(settings, clock)
+    yield app
+    app.close()
