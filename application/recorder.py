@@ -19,10 +19,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg import sql
 
-EVENTS_TABLE = "tenantregistry_events"
-SNAPSHOTS_TABLE = "tenantregistry_snapshots"
-TOMBSTONES_TABLE = "purged_tenants"
-IDEMPOTENCY_TABLE = "idempotency_records"
+from common.tables import EVENTS_TABLE, IDEMPOTENCY_TABLE, SNAPSHOTS_TABLE, TOMBSTONES_TABLE
 
 Statement = tuple[sql.Composed, Sequence[Any]]
 

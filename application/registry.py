@@ -22,9 +22,9 @@ from eventsourcing.utils import get_topic
 
 from application.events import EventReader, RecordedEvent
 from application.recorder import OriginatorPurged, Purge, Statement, TenantRecorder
-from application.transcoder import OrjsonTranscoder
 from common.clock import Clock, SystemClock
 from common.settings import Settings
+from common.transcoder import OrjsonTranscoder
 from domain.errors import (
     ConcurrencyConflict,
     InvalidTransition,

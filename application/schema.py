@@ -7,8 +7,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from application.recorder import IDEMPOTENCY_TABLE, TOMBSTONES_TABLE
 from common.settings import Settings
+from common.tables import IDEMPOTENCY_TABLE, TOMBSTONES_TABLE
 
 
 def create_schema(conn: psycopg.Connection[Any], settings: Settings) -> None:

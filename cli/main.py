@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
+import pkgutil
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import psycopg
 import pydantic
 from eventsourcing.persistence import OperationalError as StoreOperationalError
 
-from cli import core
+import cli
 from common.logs import configure_logging
 
 log = logging.getLogger("tenant_registry.cli")
 
-#: Modules that add subcommands; each has ``register(subparsers)``.
-COMMAND_MODULES = (core,)
+
+def command_modules() -> list[Any]:
+    """Every ``cli.cmd_*`` module; each adds its subcommands with ``register(subparsers)``."""
+    names = sorted(m.name for m in pkgutil.iter_modules(cli.__path__) if m.name.startswith("cmd_"))
+    return [importlib.import_module(f"cli.{name}") for name in names]
 
 
 class CliError(Exception):
@@ -32,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--log-level", default=os.environ.get("TENANT_REGISTRY_LOG_LEVEL", "INFO"))
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in COMMAND_MODULES:
+    for module in command_modules():
         module.register(subparsers)
     return parser
 

@@ -17,7 +17,7 @@ import pytest
 from psycopg import sql
 
 from application.registry import TenantRegistry
-from cli.core import migrate_all
+from cli.cmd_core import migrate_all
 from common.clock import FrozenClock
 from common.settings import Settings
 

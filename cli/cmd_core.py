@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from application.migrate import migrate_write_side
@@ -23,9 +24,15 @@ def register(subparsers: Any) -> None:
     demo.set_defaults(handler=cmd_demo)
 
 
+#: Each layer's schema step, in dependency order (one line per layer).
+MIGRATION_STEPS: list[Callable[[Settings], None]] = [
+    migrate_write_side,
+]
+
+
 def migrate_all(settings: Settings) -> None:
     """Every layer's schema, in dependency order, under the migration lock."""
-    run_migrations(settings, [migrate_write_side])
+    run_migrations(settings, MIGRATION_STEPS)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
