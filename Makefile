@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml requirements.lock
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/tenant-registry up
+	$(BIN)/tenant-registry demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
