@@ -109,6 +109,14 @@ class Settings(BaseSettings):
             "IS_SNAPSHOTTING_ENABLED": "y",
         }
 
+    # ---- workers/ (scheduled sweeps) ----------------------------------------------------------
+    # Cron expressions in business time (``timezone``); a 6th field means seconds (tests).
+    sweep_trials_cron: str = Field(default="5 * * * *", description="When the trial sweep runs.")
+    sweep_grace_cron: str = Field(default="5 * * * *", description="When the grace sweep runs.")
+    sweep_purge_cron: str = Field(default="30 3 * * *", description="When the purge sweep runs.")
+    sweep_batch_size: int = Field(default=500, ge=1, le=10_000)
+    sweep_threads: int = Field(default=4, ge=1, le=32)
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
