@@ -12,6 +12,7 @@ from application.migrate import migrate_write_side
 from application.registry import TenantRegistry
 from common.migrations import run_migrations
 from common.settings import Settings, get_settings
+from projections.schema import migrate_read_side
 
 
 def register(subparsers: Any) -> None:
@@ -27,6 +28,7 @@ def register(subparsers: Any) -> None:
 #: Each layer's schema step, in dependency order (one line per layer).
 MIGRATION_STEPS: list[Callable[[Settings], None]] = [
     migrate_write_side,
+    migrate_read_side,
 ]
 
 

@@ -1,0 +1,252 @@
+"""DDL of the read side: the ``tenants`` read table, the purged ids, tracking and status.
+
+Blue/green rebuilds need the read table to be replaceable while readers keep querying, so
+``tenants`` and ``tenants_purged`` are *views* over one generation of physical tables
+(``tenants_g<n>``, ``tenants_purged_g<n>``). A rebuild fills generation n+1 and then swaps the
+views in one transaction. The views are simple, so PostgreSQL inlines them (indexes of the
+generation are used) and they are automatically updatable: the live projector writes through
+them, and so always writes to whichever generation is live.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from common.db import connect
+from common.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: The projection (and the view queries read).
+TENANTS = "tenants"
+PURGED = "tenants_purged"
+#: Projection name -> position, updated in the same transaction as the rows.
+TRACKING = "projection_tracking"
+#: One row per running projector or rebuild process (heartbeats).
+STATUS = "projection_status"
+
+_GENERATION = re.compile(r"^tenants_g(\d+)$")
+
+#: Columns of the read table, in the order of the view and of ``TenantRow``.
+COLUMNS: tuple[str, ...] = (
+    "id",
+    "slug",
+    "name",
+    "timezone",
+    "plan",
+    "contact_email",
+    "metadata",
+    "status",
+    "created_at",
+    "updated_at",
+    "trial_ends_at",
+    "grace_ends_at",
+    "activated_at",
+    "paused_at",
+    "cancelled_at",
+    "deleted_at",
+    "purge_after",
+    "version",
+)
+
+_TENANTS_DDL = (
+    "CREATE TABLE IF NOT EXISTS {} ("
+    " id uuid PRIMARY KEY,"
+    " slug text NOT NULL,"
+    " name text NOT NULL,"
+    " timezone text NOT NULL,"
+    " plan text NOT NULL,"
+    " contact_email text,"
+    " metadata jsonb NOT NULL,"
+    " status text NOT NULL,"
+    " created_at timestamptz NOT NULL,"
+    " updated_at timestamptz NOT NULL,"
+    " trial_ends_at timestamptz,"
+    " grace_ends_at timestamptz,"
+    " activated_at timestamptz,"
+    " paused_at timestamptz,"
+    " cancelled_at timestamptz,"
+    " deleted_at timestamptz,"
+    " purge_after timestamptz,"
+    " version bigint NOT NULL)"
+)
+
+# (suffix, definition) of each secondary index; ``{}`` is the table.
+_INDEXES: tuple[tuple[str, str], ...] = (
+    # The list order (newest first) and its keyset cursor.
+    ("order", "{} (created_at DESC, id DESC)"),
+    ("status", "{} (status, created_at DESC, id DESC)"),
+    ("plan", "{} (plan, created_at DESC, id DESC)"),
+    # ``q`` as a slug prefix.
+    ("slug", "{} (slug text_pattern_ops)"),
+    # Sweep candidates, walked in id order (keyset ``after``); the deadline rides along so
+    # an index-only scan can filter on it.
+    (
+        "due_trials",
+        "{} (id) INCLUDE (trial_ends_at) WHERE status = 'trial' AND deleted_at IS NULL",
+    ),
+    (
+        "due_grace",
+        "{} (id) INCLUDE (grace_ends_at) WHERE status = 'grace' AND deleted_at IS NULL",
+    ),
+    ("due_purge", "{} (id) INCLUDE (purge_after) WHERE deleted_at IS NOT NULL"),
+)
+_TRGM_INDEX = ("name_trgm", "{} USING gin (name gin_trgm_ops)")
+
+
+def tenants_table(generation: int) -> str:
+    """The physical read table of one generation."""
+    return f"tenants_g{generation}"
+
+
+def purged_table(generation: int) -> str:
+    """The physical table of purged ids of one generation."""
+    return f"tenants_purged_g{generation}"
+
+
+def migrate_read_side(settings: Settings) -> None:
+    """Create the read side's tables and views (idempotent; runs after the write side)."""
+    with connect(settings) as conn:
+        _create_support_tables(conn, settings)
+        has_trgm = _ensure_trgm(conn)
+        if live_generation(conn, settings) is None:
+            create_generation(conn, settings, 1, indexes=True, trgm=has_trgm)
+            point_views(conn, settings, 1)
+
+
+def _create_support_tables(conn: psycopg.Connection[Any], settings: Settings) -> None:
+    schema = sql.Identifier(settings.db_schema)
+    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
+    conn.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} ("
+            " name text PRIMARY KEY,"
+            " position bigint NOT NULL DEFAULT 0,"
+            " updated_at timestamptz NOT NULL DEFAULT now(),"
+            " last_error text,"
+            " error_position bigint)"
+        ).format(sql.Identifier(settings.db_schema, TRACKING))
+    )
+    conn.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} ("
+            " instance text PRIMARY KEY,"
+            " name text NOT NULL,"
+            " state text NOT NULL,"
+            " position bigint NOT NULL DEFAULT 0,"
+            " pid int,"
+            " host text,"
+            " last_seen timestamptz NOT NULL DEFAULT now(),"
+            " last_error text)"
+        ).format(sql.Identifier(settings.db_schema, STATUS))
+    )
+
+
+def _ensure_trgm(conn: psycopg.Connection[Any]) -> bool:
+    """Install ``pg_trgm`` for the name search index; without it, ``q`` still works (slower)."""
+    try:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    except psycopg.Error as exc:
+        log.warning(
+            "pg_trgm unavailable, name search runs without its index", extra={"error": str(exc)}
+        )
+        return False
+    return True
+
+
+def has_trgm(conn: psycopg.Connection[Any]) -> bool:
+    """Whether ``pg_trgm`` is installed in the database."""
+    row = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'").fetchone()
+    return row is not None
+
+
+def create_generation(
+    conn: psycopg.Connection[Any],
+    settings: Settings,
+    generation: int,
+    *,
+    indexes: bool,
+    trgm: bool,
+) -> None:
+    """Create the physical tables of one generation (secondary indexes optionally later)."""
+    schema = settings.db_schema
+    conn.execute(sql.SQL(_TENANTS_DDL).format(sql.Identifier(schema, tenants_table(generation))))
+    conn.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (id uuid PRIMARY KEY, purged_at timestamptz NOT NULL)"
+        ).format(sql.Identifier(schema, purged_table(generation)))
+    )
+    if indexes:
+        create_indexes(conn, settings, generation, trgm=trgm)
+
+
+def create_indexes(
+    conn: psycopg.Connection[Any], settings: Settings, generation: int, *, trgm: bool
+) -> None:
+    """The secondary indexes of one generation's read table (idempotent)."""
+    name = tenants_table(generation)
+    target = sql.Identifier(settings.db_schema, name)
+    for suffix, definition in (*_INDEXES, *((_TRGM_INDEX,) if trgm else ())):
+        conn.execute(
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON ").format(sql.Identifier(f"{name}_{suffix}"))
+            + sql.SQL(definition).format(target)
+        )
+
+
+def point_views(conn: psycopg.Connection[Any], settings: Settings, generation: int) -> None:
+    """Make ``tenants`` and ``tenants_purged`` show one generation (atomic within a transaction)."""
+    schema = settings.db_schema
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS)
+    conn.execute(
+        sql.SQL("CREATE OR REPLACE VIEW {} AS SELECT {} FROM {}").format(
+            sql.Identifier(schema, TENANTS),
+            columns,
+            sql.Identifier(schema, tenants_table(generation)),
+        )
+    )
+    conn.execute(
+        sql.SQL("CREATE OR REPLACE VIEW {} AS SELECT id, purged_at FROM {}").format(
+            sql.Identifier(schema, PURGED), sql.Identifier(schema, purged_table(generation))
+        )
+    )
+
+
+def live_generation(conn: psycopg.Connection[Any], settings: Settings) -> int | None:
+    """The generation the ``tenants`` view shows, or None before the first migration."""
+    row = conn.execute(
+        "SELECT c.relname AS relname FROM pg_rewrite r"
+        " JOIN pg_depend d ON d.objid = r.oid AND d.classid = 'pg_rewrite'::regclass"
+        " JOIN pg_class c ON c.oid = d.refobjid AND c.relkind = 'r'"
+        " WHERE r.ev_class = to_regclass(%s) AND c.oid <> r.ev_class LIMIT 1",
+        (f'"{settings.db_schema}"."{TENANTS}"',),
+    ).fetchone()
+    if row is None:
+        return None
+    relname = row["relname"] if isinstance(row, dict) else row[0]
+    match = _GENERATION.match(relname)
+    return int(match.group(1)) if match else None
+
+
+def generations(conn: psycopg.Connection[Any], settings: Settings) -> list[int]:
+    """Every generation whose read table exists (live, or left over by a failed rebuild)."""
+    rows = conn.execute(
+        "SELECT tablename FROM pg_tables WHERE schemaname = %s", (settings.db_schema,)
+    ).fetchall()
+    found = []
+    for row in rows:
+        name = row["tablename"] if isinstance(row, dict) else row[0]
+        if match := _GENERATION.match(name):
+            found.append(int(match.group(1)))
+    return sorted(found)
+
+
+def drop_generation(conn: psycopg.Connection[Any], settings: Settings, generation: int) -> None:
+    """Drop one generation's tables (never the live one: callers check)."""
+    schema = settings.db_schema
+    for name in (tenants_table(generation), purged_table(generation)):
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(schema, name)))
