@@ -12,4 +12,9 @@ def migrate_write_side(settings: Settings) -> None:
     """Create everything the write side needs; safe to repeat."""
     with connect(settings) as conn:
         create_schema(conn, settings)
-    TenantRegistry(settings, create_table=True).close()
+    app = TenantRegistry(settings, create_table=True)
+    try:
+        with connect(settings) as conn:
+            conn.execute(app.tenant_recorder.sql_create_save_function)
+    finally:
+        app.close()

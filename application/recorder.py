@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
 
+import psycopg
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg import sql
@@ -22,6 +23,37 @@ from psycopg import sql
 from common.tables import EVENTS_TABLE, IDEMPOTENCY_TABLE, SNAPSHOTS_TABLE, TOMBSTONES_TABLE
 
 Statement = tuple[sql.Composed, Sequence[Any]]
+
+SAVE_FUNCTION = "save_events"
+#: SQLSTATE the save function raises when an originator has a tombstone (class "TR", ours).
+PURGED_SQLSTATE = "TRP01"
+
+# One statement per save: the same table lock as the library (notification ids commit in
+# order), the tombstone check, the insert, the snapshot, and the notification.
+SAVE_FUNCTION_BODY = """
+CREATE OR REPLACE FUNCTION {function}(new_events {type}[], new_snapshots {type}[])
+RETURNS SETOF bigint LANGUAGE plpgsql AS $body$
+BEGIN
+    PERFORM set_config('lock_timeout', {lock_timeout}, true);
+    LOCK TABLE {events} IN EXCLUSIVE MODE;
+    IF EXISTS (
+        SELECT 1 FROM unnest(new_events) AS e JOIN {tombstones} AS p
+        ON p.tenant_id = e.originator_id
+    ) THEN
+        RAISE EXCEPTION 'originator was purged' USING ERRCODE = {purged};
+    END IF;
+    RETURN QUERY
+        INSERT INTO {events} (originator_id, originator_version, topic, state)
+        SELECT e.originator_id, e.originator_version, e.topic, e.state FROM unnest(new_events) AS e
+        RETURNING notification_id;
+    INSERT INTO {snapshots} (originator_id, originator_version, topic, state)
+        SELECT s.originator_id, s.originator_version, s.topic, s.state
+        FROM unnest(new_snapshots) AS s
+        ON CONFLICT DO NOTHING;
+    PERFORM pg_notify({channel}, '');
+END
+$body$
+"""
 
 
 class OriginatorPurged(Exception):
@@ -76,6 +108,19 @@ class TenantRecorder(PostgresApplicationRecorder):
             tombstones
         )
         self._sql_notify = sql.SQL("NOTIFY {}").format(sql.Identifier(self.channel_name))
+        self._sql_save = sql.SQL("SELECT id FROM {}(%s::{type}[], %s::{type}[]) AS id").format(
+            sql.Identifier(schema, SAVE_FUNCTION), type=event_type
+        )
+        self.sql_create_save_function = sql.SQL(SAVE_FUNCTION_BODY).format(
+            function=sql.Identifier(schema, SAVE_FUNCTION),
+            type=event_type,
+            events=events,
+            snapshots=snapshots,
+            tombstones=tombstones,
+            lock_timeout=sql.Literal(f"{datastore.lock_timeout}s"),
+            channel=sql.Literal(self.channel_name),
+            purged=sql.Literal(PURGED_SQLSTATE),
+        )
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -88,6 +133,8 @@ class TenantRecorder(PostgresApplicationRecorder):
         purge: Purge | None = kwargs.get("purge")
         snapshots: Sequence[StoredEvent] = kwargs.get("snapshots", ())
         extra: Sequence[Statement] = kwargs.get("extra_statements", ())
+        if purge is None and not extra:
+            return self._save_in_one_statement(stored_events, snapshots)
         with self.datastore.get_connection() as conn:
             exc: Exception | None = None
             ids: list[int] = []
@@ -118,6 +165,20 @@ class TenantRecorder(PostgresApplicationRecorder):
             if exc is not None:
                 raise exc
         return ids
+
+    def _save_in_one_statement(
+        self, stored_events: Sequence[StoredEvent], snapshots: Sequence[StoredEvent]
+    ) -> list[int]:
+        """The common case in one round trip: a server function locks, checks, inserts."""
+        params = (self._pg_events(stored_events), self._pg_events(snapshots))
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            try:
+                curs.execute(self._sql_save, params, prepare=True)
+            except psycopg.DatabaseError as exc:
+                if exc.sqlstate == PURGED_SQLSTATE:
+                    raise OriginatorPurged({e.originator_id for e in stored_events}) from None
+                raise
+            return [row["id"] for row in curs.fetchall()]
 
     def purged_at(self, originator_id: UUID) -> datetime | None:
         """When the aggregate was purged, or None if it never was."""

@@ -39,6 +39,16 @@ from domain.tenant import Tenant
 
 log = logging.getLogger(__name__)
 
+
+def _clone(tenant: Tenant) -> Tenant:
+    """A private copy for a command to mutate (faster than deepcopy: only metadata nests)."""
+    clone = copy.copy(tenant)
+    clone.__dict__["_pending_events"] = []
+    if tenant.metadata:
+        clone.__dict__["metadata"] = copy.deepcopy(tenant.metadata)
+    return clone
+
+
 MAX_ATTEMPTS = 12
 
 #: Given the tenant as the command left it, the statements to commit with its events.
@@ -308,7 +318,7 @@ class TenantRegistry(Application[UUID]):
     def _load(self, tenant_id: UUID, *, fresh: bool) -> Tenant:
         if not fresh and self._cache is not None:
             with contextlib.suppress(KeyError):
-                return copy.deepcopy(self._cache.get(tenant_id))
+                return _clone(self._cache.get(tenant_id))
         try:
             aggregate: Any = self.repository.get(tenant_id)
         except AggregateNotFoundError:
@@ -319,7 +329,7 @@ class TenantRegistry(Application[UUID]):
         if not isinstance(aggregate, Tenant):
             raise TenantNotFound(tenant_id)
         if self._cache is not None:
-            self._cache.put(tenant_id, copy.deepcopy(aggregate))
+            self._cache.put(tenant_id, _clone(aggregate))
         return aggregate
 
     def _evict(self, tenant_id: UUID) -> None:
@@ -347,5 +357,5 @@ class TenantRegistry(Application[UUID]):
             stored, snapshots=snapshots, extra_statements=statements, purge=purge
         )
         if self._cache is not None and purge is None:
-            self._cache.put(tenant.id, copy.deepcopy(tenant))
+            self._cache.put(tenant.id, _clone(tenant))
         return max(ids) if ids else self.head()

@@ -103,7 +103,9 @@ class Settings(BaseSettings):
             "POSTGRES_MAX_OVERFLOW": str(self.pool_max_overflow),
             "POSTGRES_LOCK_TIMEOUT": str(self.lock_timeout_seconds),
             "POSTGRES_CONNECT_TIMEOUT": "5",
-            "POSTGRES_PRE_PING": "y",
+            # No ping per checkout (a round trip per command); reads retry on a dead
+            # connection and the pool drops broken ones.
+            "POSTGRES_PRE_PING": "n",
             "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "30",
             "CREATE_TABLE": "y" if create_table else "n",
             "IS_SNAPSHOTTING_ENABLED": "y",

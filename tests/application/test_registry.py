@@ -6,6 +6,7 @@ import threading
 from collections import Counter
 from datetime import timedelta
 from typing import Any
+from uuid import uuid4
 
 import pytest
 
@@ -74,8 +75,6 @@ def test_no_op_repeat_records_nothing_and_answers_the_head(registry: TenantRegis
 
 
 def test_unknown_tenant_is_not_found(registry: TenantRegistry) -> None:
-    from uuid import uuid4
-
     with pytest.raises(TenantNotFound):
         registry.run("activate", uuid4(), actor="key:test")
 
@@ -153,7 +152,7 @@ def test_twenty_threads_of_conflicting_commands_lose_nothing(settings: Settings)
     history = setup.history(tenant_id)
     assert [e.version for e in history] == list(range(1, len(history) + 1))
     assert len(history) == 1 + sum(changed.values())
-    replayed = setup.repository.get(tenant_id)  # every event, no cache
+    replayed: Tenant = setup.repository.get(tenant_id)  # every event, no cache
     assert replayed.version == len(history)
     assert setup.get_tenant(tenant_id).status == replayed.status
     for app in [setup, *apps]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from domain.tenant import Tenant
 
@@ -10,8 +11,8 @@ T0 = datetime(2027, 1, 10, 9, 0, tzinfo=UTC)
 ACTOR = "key:test"
 
 
-def new_tenant(now: datetime = T0, **overrides: object) -> Tenant:
-    fields: dict[str, object] = {
+def new_tenant(now: datetime = T0, **overrides: Any) -> Tenant:
+    fields: dict[str, Any] = {
         "slug": "acme",
         "name": "Acme Ltd",
         "timezone": "Asia/Jerusalem",
@@ -21,7 +22,7 @@ def new_tenant(now: datetime = T0, **overrides: object) -> Tenant:
         "trial_days": 14,
     }
     fields.update(overrides)
-    return Tenant.register(now=now, actor=ACTOR, **fields)  # type: ignore[arg-type]
+    return Tenant.register(now=now, actor=ACTOR, **fields)
 
 
 def tenant_in(state: str, now: datetime = T0) -> Tenant:

@@ -60,4 +60,4 @@ def test_grace_expiry_pauses_with_reason() -> None:
     event = tenant.collect_events()[-1]
     assert tenant.status.value == "paused"
     assert tenant.grace_ends_at is None
-    assert event.reason == "grace_expired"  # type: ignore[attr-defined]
+    assert event.reason == "grace_expired"

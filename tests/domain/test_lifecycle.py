@@ -107,7 +107,8 @@ def test_delete_and_restore_keep_cancelled_at() -> None:
     assert tenant.deleted_at == T0
     assert tenant.purge_after == T0 + timedelta(days=90)
     tenant.restore(now=T0 + timedelta(days=1), actor=ACTOR)
-    assert (tenant.deleted_at, tenant.purge_after) == (None, None)
+    assert tenant.deleted_at is None
+    assert tenant.purge_after is None
     assert tenant.cancelled_at == cancelled_at
     assert tenant.status.value == "cancelled"
 

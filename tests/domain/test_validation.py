@@ -48,7 +48,7 @@ from tests.domain.factories import ACTOR, T0, new_tenant, tenant_in
 )
 def test_invalid_field_is_refused(field: str, value: object) -> None:
     with pytest.raises(ValidationFailed) as refused:
-        new_tenant(**{field: value})
+        new_tenant(T0, **{field: value})
     assert [e.field for e in refused.value.errors] == [field]
 
 
