@@ -22,9 +22,12 @@ from workers.sweeps import run_sweep
 AFTER_TRIAL = datetime(2027, 1, 25, 0, 0, tzinfo=UTC)  # trials from 2027-01-10 ended 01-24
 
 
-def register(registry: TenantRegistry, **kwargs: object) -> UUID:
+def register(registry: TenantRegistry, trial_days: int | None = None) -> UUID:
     slug = f"t-{secrets.token_hex(5)}"
-    return registry.register(slug=slug, name=f"Tenant {slug}", actor="test", **kwargs).tenant.id
+    result = registry.register(
+        slug=slug, name=f"Tenant {slug}", actor="test", trial_days=trial_days
+    )
+    return result.tenant.id
 
 
 def types_of(registry: TenantRegistry, tenant_id: UUID) -> list[str]:
