@@ -24,7 +24,8 @@ def redis_problem(url: str) -> str | None:
     try:
         client.ping()
     except redis.RedisError as exc:
-        return f"cannot reach Redis: {str(exc).strip().splitlines()[0] if str(exc) else exc!r}"
+        lines = str(exc).strip().splitlines()
+        return f"cannot reach Redis: {lines[0] if lines else type(exc).__name__}"
     finally:
         client.close()
     return None
