@@ -87,6 +87,7 @@ class BatchProjector:
         self._sql_lock = sql.SQL("SELECT position FROM {} WHERE name = %s FOR UPDATE").format(
             tracking
         )
+        self._sql_position = sql.SQL("SELECT position FROM {} WHERE name = %s").format(tracking)
         self._sql_scan = sql.SQL(
             "WITH scan AS MATERIALIZED ("
             " SELECT notification_id, originator_id, originator_version, topic, state FROM {}"
@@ -123,6 +124,11 @@ class BatchProjector:
         with conn.transaction():
             position = self.locked_position(conn)
             return self.project_after(conn, position)
+
+    def position(self, conn: psycopg.Connection[Any]) -> int:
+        """The tracked position, without locking (0 before the first batch)."""
+        row = conn.execute(self._sql_position, (self.target.tracking,), prepare=True).fetchone()
+        return 0 if row is None else int(_first(row))
 
     def locked_position(self, conn: psycopg.Connection[Any]) -> int:
         """Lock the tracking row (create it at 0 if missing); return its position."""
@@ -171,7 +177,7 @@ class BatchProjector:
                     columns[index].append(value)
             metadata = COLUMNS.index("metadata")
             columns[metadata] = [Jsonb(m) for m in columns[metadata]]
-            conn.execute(self._sql_upsert, columns)
+            conn.cursor().execute(self._sql_upsert, columns, binary=True)
         if folded.purged:
             ids = list(folded.purged)
             conn.execute(self._sql_delete, (ids,), prepare=True)

@@ -1,0 +1,139 @@
+"""The long-running projector: follows new events, one active process per projection.
+
+* Only one projector is active: it holds a session-level advisory lock on a dedicated
+  connection. Others wait as hot standbys (state ``standby``) and take over when the lock's
+  session ends (the process died, or its database connection did).
+* New events wake it through LISTEN on the event store's channel; a wait times out every
+  :attr:`Projector.heartbeat_seconds` anyway, which doubles as a fallback poll.
+* Losing the database is not fatal: it logs, backs off and reconnects by itself.
+* An event that cannot be projected stops progress (recorded and logged by
+  :func:`projections.runner.drain`); it is retried with a long backoff, never skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from common.db import connect
+from common.settings import Settings
+from common.tables import EVENTS_CHANNEL
+from projections.batch import DEFAULT_BATCH_SIZE, BatchProjector, BatchResult, Target
+from projections.fold import ProjectionError
+from projections.runner import drain
+from projections.schema import TENANTS
+from projections.status import Heartbeat
+
+log = logging.getLogger(__name__)
+
+#: Advisory lock key of the ``tenants`` projector (any fixed number unique to this purpose).
+PROJECTOR_LOCK_KEY = 7_215_300_501
+
+
+class Projector:
+    """Follows the event store and keeps the ``tenants`` read table current."""
+
+    heartbeat_seconds = 2.0
+    standby_poll_seconds = 0.5
+    max_reconnect_delay = 10.0
+    max_error_delay = 60.0
+
+    def __init__(self, settings: Settings, *, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+        self.settings = settings
+        self.instance = f"projector-{uuid.uuid4().hex[:12]}"
+        self.batch = BatchProjector(settings, Target(), batch_size)
+        self.heartbeat = Heartbeat(settings, self.instance, TENANTS)
+        self.position = 0
+        self._last_beat = 0.0
+
+    def run(self, stop: threading.Event) -> None:
+        """Project until ``stop`` is set, surviving database restarts and bad events."""
+        delay = 0.5
+        error_delay = 5.0
+        while not stop.is_set():
+            try:
+                self._session(stop)
+                delay = 0.5
+            except ProjectionError as exc:
+                log.error(  # noqa: TRY400 - drain() logged the details already
+                    "projection stuck; retrying",
+                    extra={"position": exc.position, "retry_in": error_delay},
+                )
+                stop.wait(error_delay)
+                error_delay = min(error_delay * 2, self.max_error_delay)
+            except psycopg.Error as exc:
+                log.warning(
+                    "database unavailable; reconnecting",
+                    extra={"error": _first_line(exc), "retry_in": delay},
+                )
+                stop.wait(delay)
+                delay = min(delay * 2, self.max_reconnect_delay)
+
+    def _session(self, stop: threading.Event) -> None:
+        """One database session: wait for the lock, then follow events until stopped."""
+        with connect(self.settings) as control, connect(self.settings) as work:
+            if not self._acquire(control, work, stop):
+                return
+            log.info("projector active", extra={"instance": self.instance})
+            control.execute(sql.SQL("LISTEN {}").format(sql.Identifier(EVENTS_CHANNEL)))
+            try:
+                self._follow(control, work, stop)
+            finally:
+                if stop.is_set() and not work.closed:
+                    self.heartbeat.leave(work)
+
+    def _acquire(
+        self, control: psycopg.Connection[Any], work: psycopg.Connection[Any], stop: threading.Event
+    ) -> bool:
+        announced = False
+        while not stop.is_set():
+            row = control.execute(
+                "SELECT pg_try_advisory_lock(%s) AS locked", (PROJECTOR_LOCK_KEY,)
+            ).fetchone()
+            if row is not None and row["locked"]:
+                return True
+            if not announced:
+                log.info("another projector is active; waiting as standby")
+                announced = True
+            self._beat(work, "standby", self.batch.position(work))
+            stop.wait(self.standby_poll_seconds)
+        self.heartbeat.leave(work)
+        return False
+
+    def _follow(
+        self, control: psycopg.Connection[Any], work: psycopg.Connection[Any], stop: threading.Event
+    ) -> None:
+        self.position = self.batch.position(work)
+        self._beat(work, "running", self.position, force=True)
+        while not stop.is_set():
+            drain(work, self.batch, on_batch=lambda result: self._progress(work, result))
+            self._beat(work, "running", self.position)
+            # Wake on the first notification (or time out: heartbeat and fallback poll), then
+            # swallow the backlog: one drain covers every commit announced so far.
+            for _ in control.notifies(timeout=self.heartbeat_seconds, stop_after=1):
+                pass
+            for _ in control.notifies(timeout=0):
+                pass
+
+    def _progress(self, work: psycopg.Connection[Any], result: BatchResult) -> None:
+        self.position = result.position
+        self._beat(work, "running", self.position)  # a long catch-up still reports in
+
+    def _beat(
+        self, work: psycopg.Connection[Any], state: str, position: int, *, force: bool = False
+    ) -> None:
+        now = time.monotonic()
+        if force or now - self._last_beat >= self.heartbeat_seconds / 2:
+            self.heartbeat.beat(work, state, position)
+            self._last_beat = now
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
