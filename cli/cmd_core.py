@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
+from api.migrate import migrate_api
 from application.migrate import migrate_write_side
 from application.registry import TenantRegistry
 from common.migrations import run_migrations
@@ -29,6 +30,7 @@ def register(subparsers: Any) -> None:
 MIGRATION_STEPS: list[Callable[[Settings], None]] = [
     migrate_write_side,
     migrate_read_side,
+    migrate_api,
 ]
 
 

@@ -119,6 +119,11 @@ class Settings(BaseSettings):
     sweep_batch_size: int = Field(default=500, ge=1, le=10_000)
     sweep_threads: int = Field(default=4, ge=1, le=32)
 
+    # ---- api/ (HTTP service) -----------------------------------------------------------------
+    api_ready_max_lag_seconds: float = Field(
+        default=30.0, ge=0, description="/readyz fails when a projection lags more than this."
+    )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

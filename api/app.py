@@ -1,0 +1,105 @@
+"""The FastAPI application factory.
+
+``create_app(settings)`` builds an app that has not connected to anything yet: the pools open
+on the first request that needs them, so ``serve`` starts (and answers 503) while PostgreSQL
+is down. ``uvicorn --factory api.app:app_factory`` builds one per worker process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from api.context import ApiContext
+from api.guard import RequestGuard
+from api.metrics import MetricsMiddleware
+from api.problems import PROBLEM_JSON, install_handlers
+from api.routers import events, health, stats, tenants
+from application.registry import TenantRegistry
+from common.clock import Clock
+from common.settings import Settings, get_settings
+from projections.queries import ReadModel
+
+DESCRIPTION = """\
+The system of record for the tenants of the SaaS: register them, move them through their
+lifecycle, read them back, and follow every change as an event.
+
+* Every `/v1` route needs `Authorization: Bearer <api key>` with the right scope:
+  `tenants:read`, `tenants:write` (register, lifecycle, profile), `tenants:delete` (delete,
+  restore) or `admin`.
+* Commands answer with the tenant as the write model left it, its `ETag` and the
+  `X-Event-Position` to pass as `min_position` to a read that must see the change.
+* `If-Match: "<version>"` pins a command to a version (else 412). `Idempotency-Key` replays
+  the first response for 24 h.
+* Errors are RFC 9457 `application/problem+json`; the token is the last segment of `type`.
+"""
+
+TAGS = [
+    {"name": "tenants", "description": "Tenants, their lifecycle and history."},
+    {"name": "events", "description": "The global event feed."},
+    {"name": "stats", "description": "Counts and read-side health."},
+    {"name": "health", "description": "Liveness, readiness, metrics (no API key)."},
+]
+
+
+class RegistryApi(FastAPI):
+    """FastAPI whose OpenAPI document declares error bodies as ``application/problem+json``."""
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            schema = super().openapi()
+            for path in schema.get("paths", {}).values():
+                for operation in path.values():
+                    _problem_media_type(operation.get("responses", {}))
+            self.openapi_schema = schema
+        return self.openapi_schema
+
+
+def _problem_media_type(responses: dict[str, Any]) -> None:
+    for status, response in responses.items():
+        content = response.get("content", {})
+        if status[:1] in "45" and "application/json" in content:
+            content[PROBLEM_JSON] = content.pop("application/json")
+
+
+def create_app(
+    settings: Settings | None = None,
+    clock: Clock | None = None,
+    registry: TenantRegistry | None = None,
+    read_model: ReadModel | None = None,
+) -> FastAPI:
+    """Build the HTTP API. ``registry`` and ``read_model``, if given, stay the caller's."""
+    ctx = ApiContext(settings or get_settings(), clock, registry, read_model)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        ctx.close()
+
+    app = RegistryApi(
+        title="Tenant Registry",
+        version="1.0.0",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+        redoc_url=None,
+    )
+    app.state.ctx = ctx
+    install_handlers(app, ctx.gate.trip)
+    routers = [module.router for module in (tenants, events, stats, health)]
+    for router in routers:
+        app.include_router(router)
+    # The guard matches against the routers' own routes (the app's router nests them).
+    routes = [route for router in routers for route in router.routes]
+    # Added last = runs first: metrics time everything the guard answers too.
+    app.add_middleware(RequestGuard, ctx=ctx, routes=routes)
+    app.add_middleware(MetricsMiddleware, metrics=ctx.metrics)
+    return app
+
+
+def app_factory() -> FastAPI:
+    """The app for ``uvicorn --factory`` (settings from the environment)."""
+    return create_app(get_settings())

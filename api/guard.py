@@ -1,0 +1,146 @@
+"""The API's front door, as plain ASGI: body limits, media type, authentication, last resort.
+
+For a request that matches a route it checks, in this order: the body size (413, from
+``Content-Length`` and again while streaming), the body's media type (415), and on ``/v1``
+the API key (401). It keeps the body so the idempotency fingerprint can hash the bytes the
+client sent. Requests that match no route go straight to the router (a problem 404 or 405,
+with or without a key). Whatever escapes the app becomes a problem response: no traceback
+reaches a client or the logs.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.context import ApiContext
+from api.keys import ApiKey
+from api.problems import ProblemError, to_problem
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
+BODY_SCOPE_KEY = "tenant_registry.body"
+API_KEY_SCOPE_KEY = "tenant_registry.api_key"
+_BODY_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
+
+
+def _too_large() -> ProblemError:
+    return ProblemError(
+        413, "payload-too-large", f"request bodies are limited to {MAX_BODY_BYTES} bytes"
+    )
+
+
+def _is_json(content_type: str | None) -> bool:
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+class RequestGuard:
+    """See the module docstring."""
+
+    def __init__(self, app: ASGIApp, ctx: ApiContext, routes: list[BaseRoute]) -> None:
+        self.app = app
+        self.ctx = ctx
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            route = self._match(scope)
+            if route is not None:
+                scope["route"] = route  # the metrics label even requests refused here
+                receive = await self._read_body(scope, receive)
+                if getattr(route, "path", "").startswith("/v1/"):
+                    scope[API_KEY_SCOPE_KEY] = await self._authenticate(scope)
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:  # the last resort is the point
+            if started:
+                log.warning("response interrupted", extra={"error": type(exc).__name__})
+                return
+            problem = to_problem(exc)
+            if problem.kind == "unavailable":
+                self.ctx.gate.trip()
+            if problem.status >= 500:
+                log.warning(
+                    "request failed",
+                    extra={"status": problem.status, "error": type(exc).__name__},
+                )
+            await problem.response()(scope, receive, send)
+
+    def _match(self, scope: Scope) -> BaseRoute | None:
+        for route in self.routes:
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                return route
+        return None
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> Receive:
+        if scope["method"] not in _BODY_METHODS:
+            return receive
+        headers = Headers(scope=scope)
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            raise _too_large()
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break  # the client went away; the app sees an empty body
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise _too_large()
+            chunks.append(chunk)
+            more = bool(message.get("more_body", False))
+        body = b"".join(chunks)
+        if body and not _is_json(headers.get("content-type")):
+            raise ProblemError(415, "unsupported-media-type", "send the body as application/json")
+        scope[BODY_SCOPE_KEY] = body
+        return _replay(body, receive)
+
+    async def _authenticate(self, scope: Scope) -> ApiKey:
+        authorization = Headers(scope=scope).get("authorization", "")
+        scheme, _, presented = authorization.partition(" ")
+        presented = presented.strip()
+        if scheme.lower() != "bearer" or not presented:
+            raise ProblemError(401, "unauthorized", "send 'Authorization: Bearer <api key>'")
+        known, key = self.ctx.authenticate_cached(presented)
+        if not known:
+            key = await run_in_threadpool(self.ctx.authenticate, presented)
+        if key is None:
+            raise ProblemError(401, "unauthorized", "the API key is unknown or revoked")
+        return key
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        message: Any = await receive()
+        return dict(message)
+
+    return replay

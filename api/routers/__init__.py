@@ -1,0 +1,1 @@
+"""One router per resource: tenants, events, stats and projections, health."""

@@ -1,0 +1,98 @@
+"""Typed dependencies and helpers the routers share.
+
+No ``from __future__ import annotations`` here or in the routers: FastAPI reads the
+``Annotated`` dependencies of route signatures at definition time.
+"""
+
+from typing import Annotated, Any, cast
+
+from fastapi import Depends, Header, Query, Request
+from starlette.responses import Response
+
+from api.auth import require
+from api.context import ApiContext
+from api.keys import ADMIN, DELETE, READ, WRITE, ApiKey
+from api.problems import Problem, ProblemError
+from api.representations import dumps
+
+#: How long a read with ``min_position`` waits for the read table (SPEC §3).
+MIN_POSITION_WAIT_SECONDS = 5.0
+
+
+async def _context(request: Request) -> ApiContext:
+    return cast(ApiContext, request.app.state.ctx)
+
+
+Ctx = Annotated[ApiContext, Depends(_context)]
+Reader = Annotated[ApiKey, Depends(require(READ))]
+Writer = Annotated[ApiKey, Depends(require(WRITE))]
+Deleter = Annotated[ApiKey, Depends(require(DELETE))]
+Admin = Annotated[ApiKey, Depends(require(ADMIN))]
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Replays the first response to this key (from this API key) for 24 h.",
+        examples=["3f1c9a6e-register-acme"],
+    ),
+]
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description='Apply only to this version (the `ETag`, e.g. `"3"`); else 412.',
+        examples=['"3"'],
+    ),
+]
+MinPosition = Annotated[
+    int | None,
+    Query(
+        ge=0,
+        le=2**62,
+        description="Wait up to 5 s for the read side to reach this position "
+        "(`X-Event-Position` of a command); else 503 `projection-lagging`.",
+    ),
+]
+
+_DESCRIPTIONS = {
+    401: "No API key, or an unknown or revoked one (`unauthorized`).",
+    403: "The API key lacks the scope (`forbidden`).",
+    404: "No such tenant (`not-found`).",
+    409: "`invalid-transition`, `slug-taken`, `idempotency-key-in-progress` or "
+    "`concurrency-conflict`.",
+    410: "The tenant was purged (`gone`).",
+    412: "`If-Match` names another version (`version-mismatch`).",
+    413: "Body over 64 KiB (`payload-too-large`).",
+    415: "Body that is not `application/json` (`unsupported-media-type`).",
+    422: "`validation-error` (fields named, values not echoed) or `idempotency-key-reused`.",
+    503: "`unavailable` (database down) or `projection-lagging`; see `Retry-After`.",
+}
+
+READ_ERRORS = (401, 403, 422, 503)
+COMMAND_ERRORS = (401, 403, 404, 409, 410, 412, 413, 415, 422, 503)
+
+
+def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for these problem statuses."""
+    return {code: {"model": Problem, "description": _DESCRIPTIONS[code]} for code in codes}
+
+
+def json_response(document: Any, status: int = 200, **headers: str) -> Response:
+    """A JSON response rendered with orjson."""
+    return Response(dumps(document), status, headers=headers, media_type="application/json")
+
+
+def wait_for_read(ctx: ApiContext, min_position: int | None) -> None:
+    """Hold a read until the read table has reached ``min_position`` (or give a 503)."""
+    if min_position is None:
+        return
+    if not ctx.read_model().wait_for_position(min_position, MIN_POSITION_WAIT_SECONDS):
+        raise ProblemError(
+            503,
+            "projection-lagging",
+            f"the read side has not reached position {min_position} yet",
+            headers={"Retry-After": "1"},
+        )

@@ -1,0 +1,287 @@
+"""``/v1/tenants``: register, read, list, lifecycle commands, profile updates, history."""
+
+from collections.abc import Callable
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from starlette.responses import Response
+
+from api.auth import actor, require
+from api.commands import CommandCall, expected_version, run_command
+from api.keys import DELETE, WRITE, ApiKey
+from api.models import CommandRequest as CommandBody
+from api.models import History, ProfileUpdate, RegisterRequest, StatusName, TenantOut, TenantPage
+from api.problems import ProblemError, validation_problem
+from api.representations import event_document, tenant_document
+from api.routers.common import (
+    COMMAND_ERRORS,
+    READ_ERRORS,
+    Ctx,
+    Deleter,
+    IdempotencyKey,
+    IfMatch,
+    MinPosition,
+    Reader,
+    Writer,
+    json_response,
+    problems,
+    wait_for_read,
+)
+from projections.queries import InvalidCursor
+
+router = APIRouter(prefix="/v1/tenants", tags=["tenants"])
+
+TenantId = Annotated[UUID, Path(description="The tenant's id.")]
+
+_COMMAND_DOCS = {
+    "activate": "Payment confirmed: `trial`, `grace` or `paused` become `active` "
+    "(clears `grace_ends_at`).",
+    "start-grace": "Payment failed: an `active` tenant enters `grace` until local midnight "
+    "`grace_days` later.",
+    "pause": "Suspend a `trial`, `active` or `grace` tenant.",
+    "cancel": "End the subscription of a tenant that is not `cancelled`.",
+    "reactivate": "Bring a `cancelled` tenant that is not deleted back to `active`.",
+    "restore": "Undo a soft delete while its retention lasts (scope `tenants:delete`).",
+}
+_NO_OP = (
+    " A command whose result is the current state succeeds and records nothing; a refused "
+    "one answers 409 `invalid-transition` with `current_status` and `allowed`."
+)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=TenantOut,
+    responses=problems(*COMMAND_ERRORS),
+    summary="Register a tenant",
+)
+def register_tenant(
+    *,
+    body: RegisterRequest,
+    request: Request,
+    ctx: Ctx,
+    key: Writer,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Register a new tenant in `trial`; its trial ends at 00:00 local time `trial_days`
+    after the local registration date. Answers 201 with `Location`, `ETag` and
+    `X-Event-Position`; 409 `slug-taken` if another tenant holds the slug."""
+    fields = body.model_dump()
+    call = CommandCall("register", key, idempotency_key, success_status=201)
+    return run_command(
+        ctx,
+        request,
+        call,
+        lambda extra: ctx.registry().register(actor=actor(key), extra=extra, **fields),
+    )
+
+
+@router.get(
+    "",
+    response_model=TenantPage,
+    responses=problems(*READ_ERRORS),
+    summary="List tenants",
+)
+def list_tenants(
+    *,
+    ctx: Ctx,
+    _key: Reader,
+    status: Annotated[StatusName | None, Query(description="Only this status.")] = None,
+    plan: Annotated[str | None, Query(max_length=40, description="Only this plan.")] = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=200, description="Name contains (any case) or slug starts with."),
+    ] = None,
+    include_deleted: Annotated[bool, Query(description="Include soft-deleted tenants.")] = False,
+    limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
+    cursor: Annotated[
+        str | None, Query(max_length=512, description="`next_cursor` of the previous page.")
+    ] = None,
+    min_position: MinPosition = None,
+) -> Response:
+    """Tenants newest first, a page at a time. The cursor is opaque and stable while other
+    clients register tenants: walking every page returns each earlier tenant exactly once."""
+    wait_for_read(ctx, min_position)
+    try:
+        page = ctx.read_model().list(
+            status=status,
+            plan=plan,
+            q=q,
+            include_deleted=include_deleted,
+            limit=limit,
+            cursor=cursor,
+        )
+    except InvalidCursor:
+        raise validation_problem([("query.cursor", "is not a cursor this API issued")]) from None
+    data = [tenant_document(row) for row in page.items]
+    return json_response({"data": data, "next_cursor": page.next_cursor})
+
+
+@router.get(
+    "/{tenant_id}",
+    response_model=TenantOut,
+    responses=problems(*READ_ERRORS, 404, 410),
+    summary="Get a tenant",
+)
+def get_tenant(
+    *, tenant_id: TenantId, ctx: Ctx, _key: Reader, min_position: MinPosition = None
+) -> Response:
+    """The tenant from the read side, with its `ETag`; soft-deleted tenants too (with
+    `deleted_at`). 404 if unknown, 410 if purged."""
+    wait_for_read(ctx, min_position)
+    row = ctx.read_model().get(tenant_id)
+    if row is None:
+        raise ProblemError(404, "not-found", "no tenant has this id")
+    return json_response(tenant_document(row), ETag=f'"{row.version}"')
+
+
+@router.get(
+    "/{tenant_id}/events",
+    response_model=History,
+    responses=problems(*READ_ERRORS, 404, 410),
+    summary="A tenant's history",
+)
+def tenant_history(*, tenant_id: TenantId, ctx: Ctx, _key: Reader) -> Response:
+    """Every event of the tenant in version order, from the event store. 404 if unknown,
+    410 if purged."""
+    events = ctx.registry().history(tenant_id)
+    return json_response({"data": [event_document(e) for e in events]})
+
+
+@router.patch(
+    "/{tenant_id}",
+    response_model=TenantOut,
+    responses=problems(*COMMAND_ERRORS),
+    summary="Update the profile",
+)
+def update_profile(
+    *,
+    tenant_id: TenantId,
+    body: ProfileUpdate,
+    request: Request,
+    ctx: Ctx,
+    key: Writer,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Change `name`, `timezone`, `plan`, `contact_email` or `metadata` (one event with only
+    what changes). Other fields are a 422; a deleted tenant answers 409
+    `invalid-transition`."""
+    version = expected_version(if_match)
+    changes: dict[str, Any] = body.model_dump(exclude_unset=True)
+    reason = changes.pop("reason", None)
+    call = CommandCall("update-profile", key, idempotency_key, tenant_id)
+    return run_command(
+        ctx,
+        request,
+        call,
+        lambda extra: ctx.registry().update_profile(
+            tenant_id,
+            changes,
+            actor=actor(key),
+            reason=reason,
+            expected_version=version,
+            extra=extra,
+        ),
+    )
+
+
+@router.delete(
+    "/{tenant_id}",
+    response_model=TenantOut,
+    responses=problems(*COMMAND_ERRORS),
+    summary="Soft-delete a tenant",
+)
+def delete_tenant(
+    *,
+    tenant_id: TenantId,
+    request: Request,
+    ctx: Ctx,
+    key: Deleter,
+    body: CommandBody | None = None,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Soft-delete a `cancelled` tenant: it stays `cancelled`, gets `deleted_at` and
+    `purge_after` (retention later its data is purged) and leaves the lists."""
+    return _lifecycle(
+        "delete",
+        tenant_id,
+        request,
+        ctx,
+        key,
+        body=body,
+        if_match=if_match,
+        idempotency_key=idempotency_key,
+    )
+
+
+def _lifecycle(
+    command: str,
+    tenant_id: UUID,
+    request: Request,
+    ctx: Ctx,
+    key: ApiKey,
+    *,
+    body: CommandBody | None,
+    if_match: str | None,
+    idempotency_key: str | None,
+) -> Response:
+    version = expected_version(if_match)
+    reason = body.reason if body is not None else None
+    call = CommandCall(command, key, idempotency_key, tenant_id)
+    return run_command(
+        ctx,
+        request,
+        call,
+        lambda extra: ctx.registry().run(
+            command,
+            tenant_id,
+            actor=actor(key),
+            reason=reason,
+            expected_version=version,
+            extra=extra,
+        ),
+    )
+
+
+def _lifecycle_route(command: str) -> Callable[..., Response]:
+    scoped = Annotated[ApiKey, Depends(require(DELETE if command == "restore" else WRITE))]
+
+    def endpoint(
+        *,
+        tenant_id: TenantId,
+        request: Request,
+        ctx: Ctx,
+        key: scoped,
+        body: CommandBody | None = None,
+        if_match: IfMatch = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        return _lifecycle(
+            command,
+            tenant_id,
+            request,
+            ctx,
+            key,
+            body=body,
+            if_match=if_match,
+            idempotency_key=idempotency_key,
+        )
+
+    endpoint.__name__ = f"{command.replace('-', '_')}_tenant"
+    endpoint.__doc__ = _COMMAND_DOCS[command] + _NO_OP
+    return endpoint
+
+
+for _command in _COMMAND_DOCS:
+    router.add_api_route(
+        f"/{{tenant_id}}/{_command}",
+        _lifecycle_route(_command),
+        methods=["POST"],
+        response_model=TenantOut,
+        responses=problems(*COMMAND_ERRORS),
+        summary=f"{_command.capitalize().replace('-', ' ')}",
+    )

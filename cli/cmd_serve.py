@@ -1,0 +1,56 @@
+"""``serve``: the HTTP API under uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import socket
+from typing import Any
+
+import uvicorn
+
+from cli.main import CliError
+from common.settings import get_settings
+
+
+def register(subparsers: Any) -> None:
+    serve = subparsers.add_parser("serve", help="run the HTTP API")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="worker processes (1); each has its own pools"
+    )
+    serve.set_defaults(handler=cmd_serve)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    if args.workers < 1:
+        msg = "--workers must be at least 1"
+        raise CliError(msg)
+    get_settings()  # refuse bad configuration before binding anything
+    _check_port_free(args.host, args.port)
+    # An import string and a factory: every worker process builds its own app (and pools)
+    # after the fork. Nothing connects at start, so serve comes up while PostgreSQL is down.
+    uvicorn.run(
+        "api.app:app_factory",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_config=None,  # keep our structured logging
+        access_log=False,  # request lines carry query strings (search text): keep them out
+        proxy_headers=False,
+    )
+    return 0
+
+
+def _check_port_free(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            reason = "is already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+            msg = f"cannot listen on {host}:{port}: {reason}"
+            raise CliError(msg) from None
