@@ -106,12 +106,13 @@ def parse_instant(text: str) -> datetime:
     return instant
 
 
-def dispatch(sweep: str) -> dict[str, Any]:
+def dispatch(sweep: str, cron: str | None = None, timezone: str | None = None) -> dict[str, Any]:
     """Cron target: enqueue the sweep for the slot this firing belongs to, once per slot.
 
     RQ's cron scheduler has no lock, so two schedulers fire every slot twice. Both firings
-    name the same slot (computed from when the scheduler created the job, in business time)
-    and so the same job id; the second enqueue is refused as a duplicate.
+    name the same slot (computed from when the scheduler created the job, with the schedule
+    the scheduler fired it on: ``cron`` in ``timezone``) and so the same job id; the second
+    enqueue is refused as a duplicate.
     """
     if sweep not in SWEEPS:
         msg = f"unknown sweep {sweep!r}"
@@ -120,7 +121,8 @@ def dispatch(sweep: str) -> dict[str, Any]:
     settings = get_settings()
     job = get_current_job()
     fired_at = job.created_at if job is not None else SystemClock().now()
-    slot = slot_of(cron_for(settings, name), settings.timezone, fired_at)
+    expression = cron or cron_for(settings, name)
+    slot = slot_of(expression, timezone or settings.timezone, fired_at)
     connection = job.connection if job is not None else make_redis(settings.redis_url)
     queue = Queue(settings.queue_name, connection=connection)
     enqueued = enqueue_sweep(queue, name, slot)

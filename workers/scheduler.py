@@ -26,7 +26,7 @@ from rq.cron import CronScheduler
 from common.settings import Settings
 from workers.connections import REDIS_DOWN, Backoff
 from workers.jobs import dispatch
-from workers.slots import SWEEPS, cron_for
+from workers.slots import SWEEPS, SweepName, cron_for
 
 log = logging.getLogger("tenant_registry.workers")
 
@@ -48,7 +48,7 @@ def build_cron(settings: Settings, connection: Redis) -> CronScheduler:
         cron.register(
             dispatch,
             settings.queue_name,
-            kwargs={"sweep": sweep},
+            kwargs=_dispatch_kwargs(settings, sweep),
             cron=cron_for(settings, sweep),
             job_timeout=DISPATCH_TIMEOUT,
             result_ttl=DISPATCH_RESULT_TTL,
@@ -63,11 +63,16 @@ def dispatch_latest_slots(settings: Settings, connection: Redis) -> None:
     for sweep in SWEEPS:
         queue.enqueue(
             dispatch,
-            kwargs={"sweep": sweep},
+            kwargs=_dispatch_kwargs(settings, sweep),
             job_timeout=DISPATCH_TIMEOUT,
             result_ttl=DISPATCH_RESULT_TTL,
             description=f"dispatch {sweep} (scheduler start: latest slot)",
         )
+
+
+def _dispatch_kwargs(settings: Settings, sweep: SweepName) -> dict[str, str]:
+    """The dispatcher names the slot with the schedule it was fired on, not the worker's."""
+    return {"sweep": sweep, "cron": cron_for(settings, sweep), "timezone": settings.timezone}
 
 
 def run_scheduler(settings: Settings, connection: Redis, stop: threading.Event) -> None:
