@@ -61,7 +61,7 @@ def test_two_schedulers_enqueue_each_slot_once(
     dispatches: dict[tuple[str, str], list[bool]] = defaultdict(list)
     for job in jobs:
         if job.func_name == "workers.jobs.dispatch":
-            outcome: dict[str, Any] = job.return_value()
+            outcome: dict[str, Any] = job.return_value() or {}
             dispatches[(outcome["sweep"], outcome["slot"])].append(outcome["enqueued"])
     assert {sweep for sweep, _ in dispatches} == {"trials", "grace", "purge"}
     assert all(outcomes.count(True) == 1 for outcomes in dispatches.values()), dispatches
