@@ -29,27 +29,30 @@ SAVE_FUNCTION = "save_events"
 PURGED_SQLSTATE = "TRP01"
 
 # One statement per save: the same table lock as the library (notification ids commit in
-# order), the tombstone check, the insert, the snapshot, and the notification.
+# order), the tombstone check, the insert, the snapshot, and the notification. Events travel
+# as four plain arrays rather than an array of the library's composite type: psycopg dumps
+# those in C, where a composite array costs tens of microseconds of Python per event.
 SAVE_FUNCTION_BODY = """
-CREATE OR REPLACE FUNCTION {function}(new_events {type}[], new_snapshots {type}[])
+CREATE OR REPLACE FUNCTION {function}(
+    ids uuid[], versions bigint[], topics text[], states bytea[],
+    snap_ids uuid[], snap_versions bigint[], snap_topics text[], snap_states bytea[]
+)
 RETURNS SETOF bigint LANGUAGE plpgsql AS $body$
 BEGIN
     PERFORM set_config('lock_timeout', {lock_timeout}, true);
     LOCK TABLE {events} IN EXCLUSIVE MODE;
-    IF EXISTS (
-        SELECT 1 FROM unnest(new_events) AS e JOIN {tombstones} AS p
-        ON p.tenant_id = e.originator_id
-    ) THEN
+    IF EXISTS (SELECT 1 FROM {tombstones} AS p WHERE p.tenant_id = ANY(ids)) THEN
         RAISE EXCEPTION 'originator was purged' USING ERRCODE = {purged};
     END IF;
     RETURN QUERY
         INSERT INTO {events} (originator_id, originator_version, topic, state)
-        SELECT e.originator_id, e.originator_version, e.topic, e.state FROM unnest(new_events) AS e
+        SELECT * FROM unnest(ids, versions, topics, states)
         RETURNING notification_id;
-    INSERT INTO {snapshots} (originator_id, originator_version, topic, state)
-        SELECT s.originator_id, s.originator_version, s.topic, s.state
-        FROM unnest(new_snapshots) AS s
-        ON CONFLICT DO NOTHING;
+    IF cardinality(snap_ids) > 0 THEN
+        INSERT INTO {snapshots} (originator_id, originator_version, topic, state)
+            SELECT * FROM unnest(snap_ids, snap_versions, snap_topics, snap_states)
+            ON CONFLICT DO NOTHING;
+    END IF;
     PERFORM pg_notify({channel}, '');
 END
 $body$
@@ -83,19 +86,19 @@ class TenantRecorder(PostgresApplicationRecorder):
         snapshots = sql.Identifier(schema, SNAPSHOTS_TABLE)
         tombstones = sql.Identifier(schema, TOMBSTONES_TABLE)
         idempotency = sql.Identifier(schema, IDEMPOTENCY_TABLE)
-        event_type = sql.Identifier(schema, self.stored_event_type_name)
         self._sql_insert_guarded = sql.SQL(
             "INSERT INTO {events} (originator_id, originator_version, topic, state) "
             "SELECT e.originator_id, e.originator_version, e.topic, e.state "
-            "FROM unnest(%s::{type}[]) AS e "
+            "FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) "
+            "AS e (originator_id, originator_version, topic, state) "
             "WHERE NOT EXISTS (SELECT 1 FROM {tombstones} p WHERE p.tenant_id = e.originator_id) "
             "RETURNING notification_id"
-        ).format(events=events, type=event_type, tombstones=tombstones)
+        ).format(events=events, tombstones=tombstones)
         self._sql_insert_snapshots = sql.SQL(
             "INSERT INTO {snapshots} (originator_id, originator_version, topic, state) "
-            "SELECT originator_id, originator_version, topic, state FROM unnest(%s::{type}[]) "
+            "SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) "
             "ON CONFLICT DO NOTHING"
-        ).format(snapshots=snapshots, type=event_type)
+        ).format(snapshots=snapshots)
         self._sql_purge = [
             sql.SQL("DELETE FROM {} WHERE originator_id = ANY(%s)").format(events),
             sql.SQL("DELETE FROM {} WHERE originator_id = ANY(%s)").format(snapshots),
@@ -108,12 +111,12 @@ class TenantRecorder(PostgresApplicationRecorder):
             tombstones
         )
         self._sql_notify = sql.SQL("NOTIFY {}").format(sql.Identifier(self.channel_name))
-        self._sql_save = sql.SQL("SELECT id FROM {}(%s::{type}[], %s::{type}[]) AS id").format(
-            sql.Identifier(schema, SAVE_FUNCTION), type=event_type
-        )
+        self._sql_save = sql.SQL(
+            "SELECT id FROM {}(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[],"
+            " %s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) AS id"
+        ).format(sql.Identifier(schema, SAVE_FUNCTION))
         self.sql_create_save_function = sql.SQL(SAVE_FUNCTION_BODY).format(
             function=sql.Identifier(schema, SAVE_FUNCTION),
-            type=event_type,
             events=events,
             snapshots=snapshots,
             tombstones=tombstones,
@@ -147,7 +150,7 @@ class TenantRecorder(PostgresApplicationRecorder):
                             erased = [purge.tenant_id, purge.slug_index_id]
                             for statement in self._sql_purge:
                                 curs.execute(statement, (erased,), prepare=True)
-                        curs.execute(self._sql_insert_guarded, (self._pg_events(stored_events),))
+                        curs.execute(self._sql_insert_guarded, self._columns(stored_events))
                         pipeline.sync()
                         ids = [row["notification_id"] for row in curs.fetchall()]
                         if len(ids) != len(stored_events):
@@ -156,7 +159,7 @@ class TenantRecorder(PostgresApplicationRecorder):
                         if purge is not None:
                             curs.execute(self._sql_tombstone, (purge.tenant_id, purge.purged_at))
                         if snapshots:
-                            curs.execute(self._sql_insert_snapshots, (self._pg_events(snapshots),))
+                            curs.execute(self._sql_insert_snapshots, self._columns(snapshots))
                         for statement, params in extra:
                             curs.execute(statement, params)
                         curs.execute(self._sql_notify)
@@ -170,7 +173,7 @@ class TenantRecorder(PostgresApplicationRecorder):
         self, stored_events: Sequence[StoredEvent], snapshots: Sequence[StoredEvent]
     ) -> list[int]:
         """The common case in one round trip: a server function locks, checks, inserts."""
-        params = (self._pg_events(stored_events), self._pg_events(snapshots))
+        params = (*self._columns(stored_events), *self._columns(snapshots))
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             try:
                 curs.execute(self._sql_save, params, prepare=True)
@@ -187,8 +190,12 @@ class TenantRecorder(PostgresApplicationRecorder):
             row = curs.fetchone()
             return None if row is None else cast(datetime, row["purged_at"])
 
-    def _pg_events(self, stored_events: Sequence[StoredEvent]) -> list[Any]:
-        return [
-            self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
-            for e in stored_events
-        ]
+    @staticmethod
+    def _columns(stored_events: Sequence[StoredEvent]) -> tuple[list[Any], ...]:
+        """Ids, versions, topics and states as four lists (the save's array parameters)."""
+        return (
+            [e.originator_id for e in stored_events],
+            [e.originator_version for e in stored_events],
+            [e.topic for e in stored_events],
+            [e.state for e in stored_events],
+        )
