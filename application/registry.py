@@ -17,7 +17,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, LRUCache
-from eventsourcing.persistence import IntegrityError, Transcoder
+from eventsourcing.persistence import IntegrityError, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic
 
 from application.events import EventReader, RecordedEvent
@@ -237,6 +237,30 @@ class TenantRegistry(Application[UUID]):
                 return "skipped"
             return "changed"
         raise ConcurrencyConflict(str(tenant_id))
+
+    # ---- bulk loads ---------------------------------------------------------------------------
+
+    def save_batch(self, aggregates: Sequence[Tenant | SlugIndex]) -> list[int]:
+        """Save the pending events of many aggregates in one transaction (seeding, imports).
+
+        The same store path as a command (table lock, tombstone check, one commit), with a
+        snapshot of each tenant whose new events cross a snapshot interval. The aggregates
+        were decided by the domain; nothing is re-checked here (a taken slug or version fails
+        the whole batch with ``IntegrityError``). The cache is left alone.
+        """
+        interval = self.settings.snapshot_interval
+        stored: list[StoredEvent] = []
+        snapshots: list[StoredEvent] = []
+        for aggregate in aggregates:
+            events = aggregate.collect_events()
+            stored.extend(self.mapper.to_stored_event(e) for e in events)
+            if isinstance(aggregate, Tenant) and any(
+                e.originator_version % interval == 0 for e in events
+            ):
+                snapshots.append(self.mapper.to_stored_event(Tenant.Snapshot.take(aggregate)))
+        if not stored:
+            return []
+        return list(self.tenant_recorder.insert_events(stored, snapshots=snapshots) or [])
 
     # ---- queries ----------------------------------------------------------------------------
 
