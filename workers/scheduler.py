@@ -18,10 +18,12 @@ import logging
 import os
 import threading
 import time
+from typing import Any
 
 from redis import Redis
 from rq import Queue
 from rq.cron import CronScheduler
+from rq.scheduler import RQScheduler
 
 from common.settings import Settings
 from workers.connections import REDIS_DOWN, Backoff
@@ -32,6 +34,7 @@ log = logging.getLogger("tenant_registry.workers")
 
 DISPATCH_RESULT_TTL = 24 * 3600
 DISPATCH_TIMEOUT = 60
+RETRY_PROMOTION_INTERVAL = 1.0
 
 
 def use_business_time(zone: str) -> None:
@@ -76,8 +79,14 @@ def _dispatch_kwargs(settings: Settings, sweep: SweepName) -> dict[str, str]:
 
 
 def run_scheduler(settings: Settings, connection: Redis, stop: threading.Event) -> None:
-    """Fire the sweeps' dispatchers on schedule until ``stop`` is set; ride out Redis outages."""
+    """Fire the sweeps' dispatchers on schedule until ``stop`` is set; ride out Redis outages.
+
+    The same loop promotes RQ's scheduled jobs (retries waiting out their interval) to the
+    queue, under RQ's per-queue scheduler lock, once a second. Workers run without RQ's
+    forked scheduler process, which dies with a traceback whenever Redis goes away.
+    """
     cron = build_cron(settings, connection)
+    retries: Any = RQScheduler([settings.queue_name], connection=connection)  # partly untyped
     backoff = Backoff("scheduler")
     started = False
     while not stop.is_set():
@@ -90,11 +99,22 @@ def run_scheduler(settings: Settings, connection: Redis, stop: threading.Event) 
             if cron.enqueue_jobs():
                 cron.save()
             cron.heartbeat()
+            _promote_due_retries(retries)
             backoff.succeeded()
-            stop.wait(cron.calculate_sleep_interval())
+            stop.wait(min(cron.calculate_sleep_interval(), RETRY_PROMOTION_INTERVAL))
         except REDIS_DOWN as exc:
             stop.wait(backoff.failed(exc))
     try:
         cron.register_death()
+        retries.release_locks()
     except REDIS_DOWN:
         log.info("scheduler stopped without deregistering (Redis unreachable)")
+
+
+def _promote_due_retries(retries: Any) -> None:
+    """Move jobs whose retry time has come back to the queue (if this process holds the lock)."""
+    if retries.should_reacquire_locks:
+        retries.acquire_locks()
+    if retries.acquired_locks:
+        retries.heartbeat()
+        retries.enqueue_scheduled_jobs()

@@ -2,8 +2,9 @@
 
 It is RQ's forking ``Worker``: each job runs in a fresh child (the work horse), which builds its
 own database pools (see :mod:`workers.runtime`); the parent never opens one, so no pool is ever
-shared across a fork. ``with_scheduler`` lets the worker move retries (``Retry`` intervals) from
-RQ's scheduled registry back to the queue.
+shared across a fork. Retries waiting out their ``Retry`` interval are moved back to the queue
+by the ``scheduler`` process (RQ's ``with_scheduler`` child process dies with a traceback on
+every Redis outage, so the worker does not start it).
 
 RQ's own loop waits out a Redis outage while it waits for jobs; an outage that hits elsewhere
 (maintenance, heartbeat) ends ``work()``. This loop then waits for Redis with a backoff and
@@ -38,7 +39,7 @@ def run_worker(
             backoff.succeeded()
             queue = Queue(settings.queue_name, connection=connection)
             worker = Worker([queue], connection=connection)
-            worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+            worker.work(burst=burst, logging_level="INFO")
             if burst or getattr(worker, "_shutdown_requested_date", None) is not None:
                 return
             log.warning("worker: RQ's loop ended unexpectedly; starting a new one")
