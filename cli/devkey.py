@@ -1,18 +1,21 @@
 """The development admin API key that ``tenant-registry up`` creates once and prints every start.
 
-The key is created through the public ``api-keys create`` command (its secret is the last line of
-its output) and kept in the data folder, readable only by its owner.
+The key is made as ``api-keys create --scopes admin`` makes one (in this process, which saves a
+second interpreter start on the way to ready) and kept in the data folder, readable only by its
+owner.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-import subprocess
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from common.clock import SystemClock
+from common.db import connect
+from common.settings import Settings
 
 KEY_FILE = "admin-api-key"
 
@@ -38,19 +41,14 @@ def write_key(data_dir: Path, key: str) -> Path:
     return path
 
 
-def create_key(cli_argv: Sequence[str], env: Mapping[str, str]) -> str:
-    """Create an admin key with ``api-keys create``; return its secret."""
+def create_key(settings: Settings) -> str:
+    """Create an admin key named ``dev-admin-<random>``; return its secret."""
+    from api.keys import ADMIN, KeyAdmin  # noqa: PLC0415 - the API layer, only when needed
+
     name = f"dev-admin-{secrets.token_hex(3)}"
-    argv = [*cli_argv, "api-keys", "create", "--name", name, "--scopes", "admin"]
-    result = subprocess.run(  # noqa: S603 - our own command line, no shell
-        argv, env={**os.environ, **env}, capture_output=True, text=True, timeout=60, check=False
-    )
-    lines = [line.strip() for line in result.stdout.splitlines() if line.strip()]
-    if result.returncode != 0 or not lines:
-        reason = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        msg = f"api-keys create failed: {reason}"
-        raise RuntimeError(msg)
-    return lines[-1]
+    with connect(settings) as conn:
+        _, secret = KeyAdmin(conn, settings).create(name, (ADMIN,), SystemClock().now())
+    return secret
 
 
 def key_is_rejected(base_url: str, key: str) -> bool:

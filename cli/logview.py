@@ -17,7 +17,8 @@ import orjson
 
 _COLOURS = ("36", "33", "32", "35", "34", "96", "93", "92", "95")
 _RESET = "\x1b[0m"
-_KNOWN_KEYS = frozenset({"ts", "level", "logger", "msg"})
+# Shown in the line itself, or noise (uvicorn's ``color_message`` repeats ``msg`` with escapes).
+_KNOWN_KEYS = frozenset({"ts", "level", "logger", "msg", "color_message"})
 
 
 def use_colour(stream: TextIO) -> bool:
