@@ -14,27 +14,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-from uuid import UUID
+from datetime import datetime
+from typing import Any, cast
 
+import orjson
 import psycopg
 from psycopg import sql
-from psycopg.types.json import Jsonb
+from psycopg.rows import tuple_row
 
 from common.settings import Settings
 from common.tables import EVENTS_TABLE
 from common.transcoder import OrjsonTranscoder
-from projections.fold import TENANT_TOPICS, Folded, Row, StoredTenantEvent, fold
-from projections.schema import COLUMNS, PURGED, TENANTS, TRACKING
+from domain.tenant import Tenant
+from projections.fold import TENANT_TOPICS, ProjectionError, StoredTenantEvent, fold, rows_to_load
+from projections.schema import TENANTS, TRACKING, live_generation
+from projections.writer import RowCountMismatch, TableWriter
 
 DEFAULT_BATCH_SIZE = 5_000
-
-_ARRAY_TYPES = {
-    "id": "uuid[]",
-    "metadata": "jsonb[]",
-    "version": "bigint[]",
-    **{c: "timestamptz[]" for c in COLUMNS if c.endswith("_at") or c == "purge_after"},
-}
+#: Events whose state nests user data (metadata): decoded by the transcoder itself.
+_NESTED_TOPICS = frozenset((Tenant.Registered.TOPIC, Tenant.ProfileUpdated.TOPIC))
 
 
 def projected_channel(settings: Settings) -> str:
@@ -44,11 +42,10 @@ def projected_channel(settings: Settings) -> str:
 
 @dataclass(frozen=True)
 class Target:
-    """Where a batch writes: a tracking name and the relations of rows and purged ids."""
+    """Where a batch writes: its tracking name and table generation (None: the live one)."""
 
     tracking: str = TENANTS
-    tenants: str = TENANTS
-    purged: str = PURGED
+    generation: int | None = None
 
 
 @dataclass(frozen=True)
@@ -61,7 +58,7 @@ class BatchResult:
 
 
 class BatchProjector:
-    """Runs projection batches on one connection (statements composed once)."""
+    """Runs projection batches on a connection (statements composed once)."""
 
     def __init__(
         self, settings: Settings, target: Target = Target(), batch_size: int = DEFAULT_BATCH_SIZE
@@ -72,21 +69,18 @@ class BatchProjector:
         self._transcoder = OrjsonTranscoder()
         self._topics = list(TENANT_TOPICS)
         self._channel = projected_channel(settings)
+        self._writers: dict[int, TableWriter] = {}
         self._build_statements()
 
     def _build_statements(self) -> None:
         schema = self.settings.db_schema
         tracking = sql.Identifier(schema, TRACKING)
-        tenants = sql.Identifier(schema, self.target.tenants)
-        purged = sql.Identifier(schema, self.target.purged)
         events = sql.Identifier(schema, EVENTS_TABLE)
-        cols = sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS)
-        self._sql_ensure = sql.SQL(
-            "INSERT INTO {} (name) VALUES (%s) ON CONFLICT (name) DO NOTHING"
+        # An upsert that returns the row also locks it: one round trip.
+        self._sql_lock = sql.SQL(
+            "INSERT INTO {} AS t (name) VALUES (%s) ON CONFLICT (name)"
+            " DO UPDATE SET name = t.name RETURNING t.position"
         ).format(tracking)
-        self._sql_lock = sql.SQL("SELECT position FROM {} WHERE name = %s FOR UPDATE").format(
-            tracking
-        )
         self._sql_position = sql.SQL("SELECT position FROM {} WHERE name = %s").format(tracking)
         self._sql_scan = sql.SQL(
             "WITH scan AS MATERIALIZED ("
@@ -96,24 +90,10 @@ class BatchProjector:
             " WHERE topic = ANY(%(topics)s)"
             " UNION ALL SELECT max(notification_id), NULL, count(*), NULL, NULL FROM scan"
         ).format(events)
-        self._sql_load = sql.SQL("SELECT {} FROM {} WHERE id = ANY(%s)").format(cols, tenants)
-        unnest = sql.SQL(", ").join(
-            sql.SQL("%s::{}").format(sql.SQL(_ARRAY_TYPES.get(c, "text[]"))) for c in COLUMNS
-        )
-        updates = sql.SQL(", ").join(
-            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in COLUMNS[1:]
-        )
-        self._sql_upsert = sql.SQL(
-            "INSERT INTO {} ({}) SELECT * FROM unnest({}) ON CONFLICT (id) DO UPDATE SET {}"
-        ).format(tenants, cols, unnest, updates)
-        self._sql_delete = sql.SQL("DELETE FROM {} WHERE id = ANY(%s)").format(tenants)
-        self._sql_purged = sql.SQL(
-            "INSERT INTO {} (id, purged_at) SELECT * FROM unnest(%s::uuid[], %s::timestamptz[])"
-            " ON CONFLICT (id) DO NOTHING"
-        ).format(purged)
         self._sql_track = sql.SQL(
-            "UPDATE {} SET position = %s, updated_at = now(), last_error = NULL,"
-            " error_position = NULL WHERE name = %s"
+            "WITH t AS (UPDATE {} SET position = %(position)s, updated_at = now(),"
+            " last_error = NULL, error_position = NULL WHERE name = %(name)s)"
+            " SELECT pg_notify(%(channel)s, %(position)s::text)"
         ).format(tracking)
         self._sql_error = sql.SQL(
             "UPDATE {} SET last_error = %s, error_position = %s WHERE name = %s"
@@ -128,66 +108,86 @@ class BatchProjector:
     def position(self, conn: psycopg.Connection[Any]) -> int:
         """The tracked position, without locking (0 before the first batch)."""
         row = conn.execute(self._sql_position, (self.target.tracking,), prepare=True).fetchone()
-        return 0 if row is None else int(_first(row))
+        return 0 if row is None else int(_values(row)[0])
 
     def locked_position(self, conn: psycopg.Connection[Any]) -> int:
-        """Lock the tracking row (create it at 0 if missing); return its position."""
-        name = self.target.tracking
-        conn.execute(self._sql_ensure, (name,), prepare=True)
-        row = conn.execute(self._sql_lock, (name,), prepare=True).fetchone()
-        assert row is not None  # noqa: S101 - ensured just above, in this transaction
-        return int(_first(row))
+        """Lock the tracking row (create it at 0 if missing); return its position.
+
+        While it is held, a rebuild cannot swap generations: the live one is stable.
+        """
+        row = conn.execute(self._sql_lock, (self.target.tracking,), prepare=True).fetchone()
+        assert row is not None  # noqa: S101 - an upsert with RETURNING yields the row
+        return int(_values(row)[0])
 
     def project_after(self, conn: psycopg.Connection[Any], position: int) -> BatchResult:
         """Inside an open transaction holding the tracking lock: project one batch."""
         params = {"after": position, "limit": self.batch_size, "topics": self._topics}
-        rows = conn.execute(self._sql_scan, params, prepare=True).fetchall()
-        sentinel = _values(rows[-1])
+        with conn.cursor(row_factory=tuple_row) as cur:
+            rows = cur.execute(self._sql_scan, params, prepare=True).fetchall()
+        sentinel = rows[-1]
         scanned = int(sentinel[2])
         if scanned == 0:
             return BatchResult(0, position, full=False)
-        events = [self._decode(_values(r)) for r in rows[:-1]]
+        events = [self._decode(r) for r in rows[:-1]]
         new_position = int(sentinel[0])
-        existing = self._load(conn, {e.tenant_id for e in events})
-        self._write(conn, fold(events, existing))
-        conn.execute(self._sql_track, (new_position, self.target.tracking), prepare=True)
-        conn.execute("SELECT pg_notify(%s, %s)", (self._channel, str(new_position)))
+        if events:
+            self._project(conn, events)
+        track = {"position": new_position, "name": self.target.tracking, "channel": self._channel}
+        conn.execute(self._sql_track, track, prepare=True)
         return BatchResult(len(events), new_position, full=scanned >= self.batch_size)
+
+    def _project(self, conn: psycopg.Connection[Any], events: list[StoredTenantEvent]) -> None:
+        writer = self._writer(conn)
+        folded = fold(events, writer.load(conn, rows_to_load(events)))
+        try:
+            writer.write(conn, folded)
+        except (psycopg.IntegrityError, RowCountMismatch) as exc:
+            # Set-based, so the offending event is not known: report the batch's span.
+            first, last = events[0].position, events[-1].position
+            reason = f"batch {first}..{last} disagrees with the table: {exc}"
+            raise ProjectionError(first, None, reason) from exc
+
+    def _writer(self, conn: psycopg.Connection[Any]) -> TableWriter:
+        generation = self.target.generation
+        if generation is None:
+            generation = live_generation(conn, self.settings)
+            if generation is None:
+                msg = "the read side is not migrated (no tenants view)"
+                raise ProjectionError(0, None, msg)
+        writer = self._writers.get(generation)
+        if writer is None:
+            writer = self._writers[generation] = TableWriter(self.settings.db_schema, generation)
+        return writer
 
     def record_error(self, conn: psycopg.Connection[Any], error: str, position: int) -> None:
         """Note why progress stopped, for ``projections status`` (own transaction)."""
         conn.execute(self._sql_error, (error[:2000], position, self.target.tracking))
 
     def _decode(self, values: Sequence[Any]) -> StoredTenantEvent:
-        state = self._transcoder.decode(bytes(values[4]))
+        state = decode_state(self._transcoder, values[3], bytes(values[4]))
         return StoredTenantEvent(values[0], values[1], values[2], values[3], state)
 
-    def _load(self, conn: psycopg.Connection[Any], ids: set[UUID]) -> dict[UUID, Row]:
-        if not ids:
-            return {}
-        rows = conn.execute(self._sql_load, (list(ids),), prepare=True).fetchall()
-        loaded = (Row.from_mapping(dict(zip(COLUMNS, _values(r), strict=True))) for r in rows)
-        return {row.id: row for row in loaded}
 
-    def _write(self, conn: psycopg.Connection[Any], folded: Folded) -> None:
-        if folded.rows:
-            columns: list[list[Any]] = [[] for _ in COLUMNS]
-            for row in folded.rows.values():
-                for index, value in enumerate(row.values()):
-                    columns[index].append(value)
-            metadata = COLUMNS.index("metadata")
-            columns[metadata] = [Jsonb(m) for m in columns[metadata]]
-            conn.cursor().execute(self._sql_upsert, columns, binary=True)
-        if folded.purged:
-            ids = list(folded.purged)
-            conn.execute(self._sql_delete, (ids,), prepare=True)
-            conn.execute(self._sql_purged, (ids, [folded.purged[i] for i in ids]), prepare=True)
+def decode_state(transcoder: OrjsonTranscoder, topic: str, data: bytes) -> dict[str, Any]:
+    """The stored state, decoded as ``transcoder`` does, faster for the common shapes.
+
+    Lifecycle events hold only scalars and tagged datetimes at the top level; those are
+    decoded here. Anything else (metadata, profile changes) goes through the transcoder.
+    """
+    if topic in _NESTED_TOPICS:
+        return cast(dict[str, Any], transcoder.decode(data))
+    state: dict[str, Any] = orjson.loads(data)
+    for key, value in state.items():
+        if type(value) is dict:
+            if value.get("_type_") == "datetime" and len(value) == 2:
+                state[key] = datetime.fromisoformat(value["_data_"])
+            else:
+                return cast(dict[str, Any], transcoder.decode(data))
+        elif type(value) is list:
+            return cast(dict[str, Any], transcoder.decode(data))
+    return state
 
 
 def _values(row: Any) -> Sequence[Any]:
     """Row values whatever the connection's row factory (tuples or dicts)."""
     return tuple(row.values()) if isinstance(row, dict) else tuple(row)
-
-
-def _first(row: Any) -> Any:
-    return _values(row)[0]

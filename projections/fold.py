@@ -8,9 +8,10 @@ drift from what replaying the aggregate gives. What the aggregate base class add
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
@@ -60,14 +61,19 @@ class Row:
     version: int
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> Row:
+    def from_values(cls, values: Sequence[Any]) -> Row:
+        """A row from column values in :data:`COLUMNS` order."""
         row = cls()
-        for column in COLUMNS:
-            setattr(row, column, values[column])
+        for column, value in zip(COLUMNS, values, strict=True):
+            setattr(row, column, value)
         return row
 
     def values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, column) for column in COLUMNS)
+        """Column values in :data:`COLUMNS` order."""
+        return _VALUES(self)
+
+
+_VALUES = attrgetter(*COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -87,14 +93,31 @@ class Folded:
 
     rows: dict[UUID, Row] = field(default_factory=dict)
     purged: dict[UUID, datetime] = field(default_factory=dict)
+    created: set[UUID] = field(default_factory=set)  # registered in this batch
 
 
-def fold(events: Iterable[StoredTenantEvent], existing: Mapping[UUID, Row]) -> Folded:
-    """Apply ``events`` (in position order) on top of the ``existing`` rows they touch."""
-    out = Folded()
+def rows_to_load(events: Iterable[StoredTenantEvent]) -> set[UUID]:
+    """Tenants whose current row the batch builds on (their first event here is not a
+    registration or a purge)."""
+    seen: set[UUID] = set()
+    wanted: set[UUID] = set()
+    for event in events:
+        if event.tenant_id not in seen:
+            seen.add(event.tenant_id)
+            if event.topic not in (_REGISTERED, _PURGED):
+                wanted.add(event.tenant_id)
+    return wanted
+
+
+def fold(events: Iterable[StoredTenantEvent], existing: dict[UUID, Row]) -> Folded:
+    """Apply ``events`` (in position order) on top of the ``existing`` rows they touch.
+
+    The rows of ``existing`` are taken over and changed in place.
+    """
+    out = Folded(rows=existing)
     for event in events:
         try:
-            _apply(out, event, existing)
+            _apply(out, event)
         except ProjectionError:
             raise
         except Exception as exc:
@@ -103,41 +126,29 @@ def fold(events: Iterable[StoredTenantEvent], existing: Mapping[UUID, Row]) -> F
     return out
 
 
-def _apply(out: Folded, event: StoredTenantEvent, existing: Mapping[UUID, Row]) -> None:
-    tenant_id = event.tenant_id
-    if event.topic == _PURGED:
+def _apply(out: Folded, event: StoredTenantEvent) -> None:
+    tenant_id, topic, state = event.tenant_id, event.topic, event.state
+    if topic == _PURGED:
         # The tenant's earlier events are gone from the store; only erasure is left to do.
         out.rows.pop(tenant_id, None)
-        out.purged[tenant_id] = event.state["purged_at"]
+        out.created.discard(tenant_id)
+        out.purged[tenant_id] = state["purged_at"]
         return
-    if tenant_id in out.purged:
-        raise ProjectionError(event.position, tenant_id, "event after the tenant's purge")
-    row = out.rows.get(tenant_id) or existing.get(tenant_id)
-    cls = _CLASSES.get(event.topic)
-    if cls is None:
-        raise ProjectionError(event.position, tenant_id, f"unknown topic {event.topic!r}")
-    expected = 1 if row is None else row.version + 1
-    if event.version != expected:
-        reason = f"version {event.version} does not follow {expected - 1}"
-        raise ProjectionError(event.position, tenant_id, reason)
+    row = out.rows.get(tenant_id)
+    cls = _CLASSES.get(topic)
+    if cls is None or tenant_id in out.purged:
+        raise ProjectionError(event.position, tenant_id, f"unexpected {topic!r} event")
     if row is None:
-        if event.topic != _REGISTERED:
-            raise ProjectionError(event.position, tenant_id, "first event is not a registration")
-        row = Row()
+        if event.version != 1 or topic != _REGISTERED:
+            raise ProjectionError(event.position, tenant_id, "no row for this tenant")
+        row = out.rows[tenant_id] = Row()
         row.id = tenant_id
-        row.created_at = event.state["timestamp"]
-    elif out.rows.get(tenant_id) is None:
-        row = _copy(row)
-    cls.apply(SimpleNamespace(**event.state), row)  # type: ignore[arg-type]
+        row.created_at = state["timestamp"]
+        out.created.add(tenant_id)
+    elif event.version != row.version + 1:
+        reason = f"version {event.version} does not follow {row.version}"
+        raise ProjectionError(event.position, tenant_id, reason)
+    cls.apply(SimpleNamespace(**state), row)  # type: ignore[arg-type]
     row.status = str(row.status)
     row.version = event.version
-    row.updated_at = event.state["timestamp"]
-    out.rows[tenant_id] = row
-
-
-def _copy(row: Row) -> Row:
-    clone = Row()
-    for column in COLUMNS:
-        setattr(clone, column, getattr(row, column))
-    clone.metadata = dict(row.metadata)
-    return clone
+    row.updated_at = state["timestamp"]

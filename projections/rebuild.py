@@ -38,7 +38,6 @@ from projections.schema import (
     has_trgm,
     live_generation,
     point_views,
-    purged_table,
     tenants_table,
 )
 from projections.status import Heartbeat
@@ -94,7 +93,7 @@ def _rebuild_locked(
     _drop_leftovers(conn, settings, live)
     trgm = has_trgm(conn)
     create_generation(conn, settings, new, indexes=False, trgm=trgm)
-    target = Target(f"rebuild:{tenants_table(new)}", tenants_table(new), purged_table(new))
+    target = Target(f"rebuild:{tenants_table(new)}", new)
     projector = BatchProjector(settings, target, batch_size)
     heartbeat = Heartbeat(settings, f"rebuild-{uuid.uuid4().hex[:12]}", TENANTS)
     head = _head(conn, settings)
@@ -111,7 +110,7 @@ def _rebuild_locked(
         drain(conn, projector, on_batch=on_batch)
         create_indexes(conn, settings, new, trgm=trgm)
         conn.execute(
-            sql.SQL("ANALYZE {}").format(sql.Identifier(settings.db_schema, target.tenants))
+            sql.SQL("ANALYZE {}").format(sql.Identifier(settings.db_schema, tenants_table(new)))
         )
         drain(conn, projector, on_batch=on_batch)
         position = _swap(conn, settings, projector, new, on_batch)

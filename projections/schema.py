@@ -54,6 +54,18 @@ COLUMNS: tuple[str, ...] = (
     "version",
 )
 
+#: PostgreSQL types of :data:`COLUMNS` (binary COPY needs them).
+COLUMN_TYPES: tuple[str, ...] = (
+    "uuid",
+    *("text",) * 5,
+    "jsonb",
+    "text",
+    *("timestamptz",) * 9,
+    "bigint",
+)
+#: Session-local staging table for set-based updates of existing rows.
+STAGE = "tenants_stage"
+
 _TENANTS_DDL = (
     "CREATE TABLE IF NOT EXISTS {} ("
     " id uuid PRIMARY KEY,"
@@ -96,7 +108,7 @@ _INDEXES: tuple[tuple[str, str], ...] = (
     ),
     ("due_purge", "{} (id) INCLUDE (purge_after) WHERE deleted_at IS NOT NULL"),
 )
-_TRGM_INDEX = ("name_trgm", "{} USING gin (name gin_trgm_ops)")
+_TRGM_INDEX = ("name_trgm", "{} USING gin (name {})")
 
 
 def tenants_table(generation: int) -> str:
@@ -161,8 +173,16 @@ def _ensure_trgm(conn: psycopg.Connection[Any]) -> bool:
 
 def has_trgm(conn: psycopg.Connection[Any]) -> bool:
     """Whether ``pg_trgm`` is installed in the database."""
-    row = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'").fetchone()
-    return row is not None
+    return _trgm_schema(conn) is not None
+
+
+def _trgm_schema(conn: psycopg.Connection[Any]) -> str | None:
+    row = conn.execute(
+        "SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'pg_trgm'"
+    ).fetchone()
+    if row is None:
+        return None
+    return str(row["extnamespace"] if isinstance(row, dict) else row[0]).strip('"')
 
 
 def create_generation(
@@ -191,10 +211,19 @@ def create_indexes(
     """The secondary indexes of one generation's read table (idempotent)."""
     name = tenants_table(generation)
     target = sql.Identifier(settings.db_schema, name)
-    for suffix, definition in (*_INDEXES, *((_TRGM_INDEX,) if trgm else ())):
+    for suffix, definition in _INDEXES:
         conn.execute(
             sql.SQL("CREATE INDEX IF NOT EXISTS {} ON ").format(sql.Identifier(f"{name}_{suffix}"))
             + sql.SQL(definition).format(target)
+        )
+    trgm_schema = _trgm_schema(conn) if trgm else None
+    if trgm_schema is not None:
+        # Qualified: the extension may live in a schema that is not on the search path.
+        opclass = sql.Identifier(trgm_schema, "gin_trgm_ops")
+        suffix, definition = _TRGM_INDEX
+        conn.execute(
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON ").format(sql.Identifier(f"{name}_{suffix}"))
+            + sql.SQL(definition).format(target, opclass)
         )
 
 
@@ -243,6 +272,19 @@ def generations(conn: psycopg.Connection[Any], settings: Settings) -> list[int]:
         if match := _GENERATION.match(name):
             found.append(int(match.group(1)))
     return sorted(found)
+
+
+def create_stage(conn: psycopg.Connection[Any]) -> None:
+    """The session's staging table (rows to update), emptied at every commit."""
+    columns = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t))
+        for c, t in zip(COLUMNS, COLUMN_TYPES, strict=True)
+    )
+    conn.execute(
+        sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ({}) ON COMMIT DELETE ROWS").format(
+            sql.Identifier(STAGE), columns
+        )
+    )
 
 
 def drop_generation(conn: psycopg.Connection[Any], settings: Settings, generation: int) -> None:
