@@ -11,7 +11,7 @@ import copy
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID
@@ -38,6 +38,18 @@ from domain.slug_index import SlugIndex
 from domain.tenant import Tenant
 
 log = logging.getLogger(__name__)
+
+
+def _replay(aggregate: Any, events: Iterable[Any]) -> Any:
+    """Apply stored events to an aggregate (or to None, for the first one).
+
+    The library's default projector asserts ``isinstance(event, CanMutateProtocol)`` per
+    event: a runtime protocol check that costs more than decoding the event (half of the
+    time of loading a tenant with 100 events after its snapshot).
+    """
+    for event in events:
+        aggregate = event.mutate(aggregate)
+    return aggregate
 
 
 def _clone(tenant: Tenant) -> Tenant:
@@ -344,7 +356,7 @@ class TenantRegistry(Application[UUID]):
             with contextlib.suppress(KeyError):
                 return _clone(self._cache.get(tenant_id))
         try:
-            aggregate: Any = self.repository.get(tenant_id)
+            aggregate: Any = self.repository.get(tenant_id, projector_func=_replay)
         except AggregateNotFoundError:
             purged_at = self.tenant_recorder.purged_at(tenant_id)
             if purged_at is not None:
