@@ -1,0 +1,106 @@
+"""The registry's processes the scenarios share: a projector and an API server, started lazily."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from bench.procs import Child, cli_command, cli_env, free_port, run_cli, wait_http
+from common.settings import Settings
+from common.tables import EVENTS_TABLE
+
+
+def head(settings: Settings) -> int:
+    """The newest position in the event store."""
+    events = sql.Identifier(settings.db_schema, EVENTS_TABLE)
+    with psycopg.connect(settings.database_url) as conn:
+        row = conn.execute(
+            sql.SQL("SELECT coalesce(max(notification_id), 0) FROM {}").format(events)
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def projected(settings: Settings) -> int:
+    """The position the ``tenants`` projection has reached (0 before its first batch)."""
+    tracking = sql.Identifier(settings.db_schema, "projection_tracking")
+    with psycopg.connect(settings.database_url) as conn:
+        row = conn.execute(
+            sql.SQL("SELECT position FROM {} WHERE name = 'tenants'").format(tracking)
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+class Services:
+    """Starts the projector and the API on demand; stops whatever it started."""
+
+    def __init__(self, settings: Settings, workdir: Path) -> None:
+        self.settings = settings
+        self.workdir = workdir
+        self.projector: Child | None = None
+        self.api: Child | None = None
+        self.api_workers = 0
+        self.base_url = ""
+        self._key: str | None = None
+
+    def start_projector(self) -> Child:
+        """A running ``tenant-registry project`` (started if needed)."""
+        if self.projector is None or not self.projector.alive():
+            self.projector = Child(
+                "projector", cli_command("project"), cli_env(self.settings), self.workdir
+            )
+        return self.projector
+
+    def caught_up(self, timeout: float = 900) -> None:
+        """Start the projector if needed and wait until it reaches the head."""
+        child = self.start_projector()
+        target = head(self.settings)
+        deadline = time.monotonic() + timeout
+        while projected(self.settings) < target:
+            if not child.alive():
+                msg = f"projector exited:\n{child.tail()}"
+                raise RuntimeError(msg)
+            if time.monotonic() > deadline:
+                msg = f"projector did not catch up within {timeout:.0f}s"
+                raise TimeoutError(msg)
+            time.sleep(0.2)
+
+    def api_key(self) -> str:
+        """An admin API key for the benchmark (created once)."""
+        if self._key is None:
+            out = run_cli(
+                self.settings, "api-keys", "create", "--name", "bench", "--scopes", "admin"
+            )
+            self._key = out.strip().splitlines()[-1]
+        return self._key
+
+    def start_api(self, workers: int) -> str:
+        """``tenant-registry serve --workers N`` on a free port; return its base URL."""
+        if self.api is not None and self.api.alive() and self.api_workers == workers:
+            return self.base_url
+        self.stop_api()
+        port = free_port()
+        argv = cli_command("serve", "--port", str(port), "--workers", str(workers))
+        self.api = Child(f"api-{workers}w", argv, cli_env(self.settings), self.workdir)
+        self.api_workers = workers
+        self.base_url = f"http://127.0.0.1:{port}"
+        try:
+            wait_http(f"{self.base_url}/healthz", 60)
+        except TimeoutError:
+            msg = f"API did not start:\n{self.api.tail()}"
+            raise RuntimeError(msg) from None
+        return self.base_url
+
+    def stop_api(self) -> None:
+        if self.api is not None:
+            self.api.stop()
+            self.api = None
+
+    def stop(self) -> None:
+        """Stop everything this object started."""
+        self.stop_api()
+        if self.projector is not None:
+            self.projector.stop()
+            self.projector = None
