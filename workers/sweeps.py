@@ -30,6 +30,9 @@ log = logging.getLogger("tenant_registry.workers")
 #: After this many failures in a row the database is presumably down: stop and let RQ retry.
 MAX_CONSECUTIVE_FAILURES = 25
 
+#: Seconds between progress lines of a long sweep.
+PROGRESS_EVERY = 5.0
+
 #: Test hook, set only by the test suite: seconds to sleep before each tenant, so that a test
 #: can kill a worker in the middle of a sweep.
 TEST_DELAY_ENV = "TENANT_REGISTRY_TEST_SWEEP_DELAY"
@@ -160,6 +163,7 @@ def run_sweep(
         tally.add(outcome)
 
     after: UUID | None = None
+    progress_at = time.monotonic() + PROGRESS_EVERY
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"sweep-{sweep}") as pool:
         while True:
             page = candidates.due(sweep, now, batch_size, after)
@@ -169,3 +173,6 @@ def run_sweep(
             if len(page) < batch_size:
                 return tally.counts
             after = page[-1]
+            if time.monotonic() >= progress_at:  # long sweeps show progress
+                progress_at = time.monotonic() + PROGRESS_EVERY
+                log.info("sweep progress", extra={"sweep": sweep, **tally.counts.as_dict()})
