@@ -1,0 +1,178 @@
+"""``tenant-registry up``: the whole registry in one command, embedded or on given servers."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import stat
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from tests.cli.upctl import TENANT_REGISTRY, UpProcess, free_port, wait_all_gone
+
+pytestmark = pytest.mark.slow
+
+CHILD_COMMANDS = ("serve", "project", "worker", "scheduler")
+
+
+@pytest.fixture
+def bare_env() -> dict[str, str]:
+    """This environment without DATABASE_URL/REDIS_URL: ``up`` must embed both servers."""
+    return {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+
+
+@pytest.fixture
+def private_redis_url(tmp_path: Path) -> Iterator[str]:
+    """A Redis server of this test's own (the machine's Redis is shared)."""
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        _wait_redis(port)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def _wait_redis(port: int) -> None:
+    for _ in range(100):
+        result = subprocess.run(
+            ["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True, check=False
+        )
+        if result.stdout.strip() == "PONG":
+            return
+        subprocess.run(["sleep", "0.05"], check=True)
+    pytest.fail("private redis-server did not start")
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    # Short path: the embedded servers' Unix sockets live in it.
+    root = Path(tempfile.mkdtemp(prefix="tr-up-"))
+    yield root / "var"
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _register(client: httpx.Client, slug: str) -> tuple[str, int]:
+    response = client.post("/v1/tenants", json={"slug": slug, "name": f"{slug} Ltd"})
+    assert response.status_code == 201, response.text
+    return response.json()["id"], int(response.headers["X-Event-Position"])
+
+
+def _listed_slugs(client: httpx.Client, min_position: int) -> set[str]:
+    response = client.get("/v1/tenants", params={"min_position": min_position, "limit": 200})
+    assert response.status_code == 200, response.text
+    return {tenant["slug"] for tenant in response.json()["data"]}
+
+
+def _running(commands: list[list[str]], name: str) -> bool:
+    return any(name in argv for argv in commands)
+
+
+def test_up_without_urls_runs_the_whole_registry_on_embedded_servers(
+    data_dir: Path, bare_env: dict[str, str]
+) -> None:
+    with UpProcess(data_dir, bare_env) as up:
+        key = up.wait_ready()
+        with up.client(key) as client:
+            _register(client, "acme")
+            _, position = _register(client, "globex")
+            assert _listed_slugs(client, position) == {"acme", "globex"}
+            projections = client.get("/v1/projections").json()["data"]
+        assert {p["name"]: p["state"] for p in projections}["tenants"] == "running"
+        up.wait_for_line(re.compile(r"^scheduler \|"))
+        commands = up.commands()
+        for command in CHILD_COMMANDS:
+            assert _running(commands, command), f"no {command} process in {commands}"
+        assert any("redis-server" in " ".join(argv) for argv in commands)
+        assert "starting embedded PostgreSQL" in up.log
+        _second_up_is_refused(data_dir, bare_env)
+        assert f"{up.base_url}/docs" in up.log
+        key_file = data_dir / "admin-api-key"
+        assert key_file.read_text().strip() == key
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+
+        postmaster = up.postmaster_pid()
+        assert postmaster is not None
+        everything = [p.pid for p in up.descendants()] + [postmaster]
+        assert up.stop(timeout=10) == 0
+        assert wait_all_gone(everything, timeout=10) == []
+
+
+def test_up_with_urls_uses_them_and_embeds_nothing(
+    tmp_path: Path, database_url: str, private_redis_url: str
+) -> None:
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": private_redis_url}
+    data_dir = tmp_path / "var"
+    with UpProcess(data_dir, env) as up:
+        key = up.wait_ready()
+        slug = f"ext-{secrets.token_hex(3)}"
+        with up.client(key) as client:
+            tenant_id, _ = _register(client, slug)
+        commands = up.commands()
+        assert "using PostgreSQL at DATABASE_URL" in up.log
+        assert "using Redis at REDIS_URL" in up.log
+        assert "embedded" not in up.log.replace("no embedded server", "")
+        assert not any("redis-server" in " ".join(argv) for argv in commands)
+        assert not (data_dir / "postgres").exists()
+        assert not (data_dir / "redis").exists()
+        assert up.stop() == 0
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM tenant_registry.tenantregistry_events WHERE originator_id = %s",
+            (tenant_id,),
+        ).fetchone()
+    assert row is not None and row[0] == 1
+
+
+def test_later_ups_on_the_same_folder_find_tenants_and_key_again(
+    data_dir: Path, bare_env: dict[str, str]
+) -> None:
+    with UpProcess(data_dir, bare_env) as first:
+        key = first.wait_ready()
+        with first.client(key) as client:
+            initech, _ = _register(client, "initech")
+        postmaster = first.postmaster_pid()
+        first.process.kill()  # SIGKILL: no chance to stop its PostgreSQL
+        first.process.wait()
+        first.leave_postgres = True
+    assert postmaster is not None
+    with UpProcess(data_dir, bare_env) as second:
+        assert second.wait_ready() == key
+        assert "PostgreSQL already running, reused" in second.log
+        assert second.postmaster_pid() == postmaster
+        with second.client(key) as client:
+            hooli, _ = _register(client, "hooli")
+        assert second.stop() == 0
+    assert wait_all_gone([postmaster], timeout=10) == []
+    with UpProcess(data_dir, bare_env) as third:
+        assert third.wait_ready() == key
+        assert "created a development admin API key" not in third.log
+        with third.client(key) as client:
+            for tenant_id, slug in ((initech, "initech"), (hooli, "hooli")):
+                response = client.get(f"/v1/tenants/{tenant_id}")
+                assert response.status_code == 200, response.text
+                assert response.json()["slug"] == slug
+            assert _listed_slugs(client, 0) >= {"initech", "hooli"}
+        assert third.stop() == 0
+
+
+def _second_up_is_refused(data_dir: Path, env: dict[str, str]) -> None:
+    argv = [TENANT_REGISTRY, "up", "--data-dir", str(data_dir), "--port", str(free_port())]
+    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1
+    assert "already running on" in result.stderr
+    assert "Traceback" not in result.stderr
