@@ -8,9 +8,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import psycopg
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from psycopg import sql
 
 from api.app import create_app
 from api.keys import KeyAdmin
@@ -19,6 +21,7 @@ from common.clock import FrozenClock
 from common.db import connect
 from common.settings import Settings
 from projections.runner import catch_up
+from tests.conftest import REDIS_URL
 
 _names = itertools.count()
 START = datetime(2027, 1, 10, 9, 0, tzinfo=UTC)
@@ -30,6 +33,24 @@ MakeKey = Callable[..., str]
 def bearer(key: str) -> Headers:
     """The ``Authorization`` header of a key."""
     return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    """Settings for one test; every table is emptied first.
+
+    ``DELETE`` rather than the suite's ``TRUNCATE … RESTART IDENTITY``: ten times faster on
+    these small tables, and positions keep growing across tests, which the shared app's
+    read-side position watcher relies on (it remembers the highest position it has seen).
+    """
+    s = Settings.model_validate({"DATABASE_URL": database_url, "REDIS_URL": f"{REDIS_URL}/0"})
+    with psycopg.connect(s.database_url) as conn:
+        rows = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s", (s.db_schema,)
+        ).fetchall()
+        for (name,) in rows:
+            conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(s.db_schema, name)))
+    return s
 
 
 @pytest.fixture
