@@ -20,7 +20,7 @@ How the pieces fit, and the choices made:
                 On start it dispatches each sweep's latest slot (a missed slot runs, a slot
                 that ran does not run again). It also moves due retries back to the queue.
 * ``worker``    RQ's forking ``Worker``; each job builds its pools in the work horse
-                (``runtime``), never in the parent, so no pool crosses a fork.
+                (``runtime``) and closes them at its end; nothing crosses a fork.
 * ``connections`` Redis clients and the backoff both long-running processes use to wait
                 out a Redis outage (one log line per retry, no traceback).
 

@@ -1,18 +1,16 @@
-"""The pieces a sweep needs (registry, read model), built after the fork, once per process.
+"""The pieces a sweep needs (registry, read model), built inside the job, after the fork.
 
 psycopg pools hold sockets and threads, neither of which survives ``fork()``. RQ's default
 ``Worker`` forks a work horse per job, so nothing here is built at import time or in the
-worker's main process: the first job in a process builds the pieces, later jobs in the same
-process (``SimpleWorker``, the ``sweep`` command) reuse them, and a forked child notices the pid
-changed and builds its own instead of touching its parent's sockets.
+worker's main process: each sweep builds its pieces where it runs and closes them when it
+ends. (Caching them per process would buy nothing: every work horse is a fresh fork, and it
+exits with ``os._exit``, which would drop the connections without a goodbye.)
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -37,10 +35,6 @@ class SweepRuntime:
         self.registry.close()
 
 
-_lock = threading.Lock()
-_cached: tuple[int, Settings, SweepRuntime] | None = None
-
-
 def build_runtime(settings: Settings, clock: Clock | None = None) -> SweepRuntime:
     """A fresh runtime (the caller closes it)."""
     registry = TenantRegistry(settings, clock)
@@ -52,28 +46,9 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> SweepRuntim
     return SweepRuntime(registry, read_model)
 
 
-def process_runtime(settings: Settings) -> SweepRuntime:
-    """The runtime of this process on the system clock, built on first use after a fork."""
-    global _cached  # noqa: PLW0603 - one runtime per process, by design
-    with _lock:
-        if _cached is not None:
-            pid, cached_settings, runtime = _cached
-            if pid == os.getpid() and cached_settings == settings:
-                return runtime
-            if pid == os.getpid():
-                runtime.close()
-            # else: the parent's pools belong to the parent; leave them alone.
-        runtime = build_runtime(settings)
-        _cached = (os.getpid(), settings, runtime)
-        return runtime
-
-
 @contextlib.contextmanager
-def runtime_for(settings: Settings, clock: Clock | None) -> Iterator[SweepRuntime]:
-    """The process runtime, or a throwaway one on a given clock (a job with a fixed ``now``)."""
-    if clock is None:
-        yield process_runtime(settings)
-        return
+def runtime_for(settings: Settings, clock: Clock | None = None) -> Iterator[SweepRuntime]:
+    """A runtime for one sweep, closed when it ends (a few ms beside any real sweep)."""
     runtime = build_runtime(settings, clock)
     try:
         yield runtime
