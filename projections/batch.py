@@ -14,25 +14,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-import orjson
 import psycopg
 from psycopg import sql
 from psycopg.rows import tuple_row
 
 from common.settings import Settings
 from common.tables import EVENTS_TABLE
-from common.transcoder import OrjsonTranscoder
-from domain.tenant import Tenant
+from projections.decoding import StateDecoder
 from projections.fold import TENANT_TOPICS, ProjectionError, StoredTenantEvent, fold, rows_to_load
 from projections.schema import TENANTS, TRACKING, live_generation
 from projections.writer import RowCountMismatch, TableWriter
 
 DEFAULT_BATCH_SIZE = 5_000
-#: Events whose state nests user data (metadata): decoded by the transcoder itself.
-_NESTED_TOPICS = frozenset((Tenant.Registered.TOPIC, Tenant.ProfileUpdated.TOPIC))
 
 
 def projected_channel(settings: Settings) -> str:
@@ -66,7 +61,7 @@ class BatchProjector:
         self.settings = settings
         self.target = target
         self.batch_size = batch_size
-        self._transcoder = OrjsonTranscoder()
+        self._decoder = StateDecoder()
         self._topics = list(TENANT_TOPICS)
         self._channel = projected_channel(settings)
         self._writers: dict[int, TableWriter] = {}
@@ -123,7 +118,7 @@ class BatchProjector:
         """Inside an open transaction holding the tracking lock: project one batch."""
         params = {"after": position, "limit": self.batch_size, "topics": self._topics}
         with conn.cursor(row_factory=tuple_row) as cur:
-            rows = cur.execute(self._sql_scan, params, prepare=True).fetchall()
+            rows = cur.execute(self._sql_scan, params, prepare=True, binary=True).fetchall()
         sentinel = rows[-1]
         scanned = int(sentinel[2])
         if scanned == 0:
@@ -164,28 +159,8 @@ class BatchProjector:
         conn.execute(self._sql_error, (error[:2000], position, self.target.tracking))
 
     def _decode(self, values: Sequence[Any]) -> StoredTenantEvent:
-        state = decode_state(self._transcoder, values[3], bytes(values[4]))
+        state = self._decoder.decode(values[4])
         return StoredTenantEvent(values[0], values[1], values[2], values[3], state)
-
-
-def decode_state(transcoder: OrjsonTranscoder, topic: str, data: bytes) -> dict[str, Any]:
-    """The stored state, decoded as ``transcoder`` does, faster for the common shapes.
-
-    Lifecycle events hold only scalars and tagged datetimes at the top level; those are
-    decoded here. Anything else (metadata, profile changes) goes through the transcoder.
-    """
-    if topic in _NESTED_TOPICS:
-        return cast(dict[str, Any], transcoder.decode(data))
-    state: dict[str, Any] = orjson.loads(data)
-    for key, value in state.items():
-        if type(value) is dict:
-            if value.get("_type_") == "datetime" and len(value) == 2:
-                state[key] = datetime.fromisoformat(value["_data_"])
-            else:
-                return cast(dict[str, Any], transcoder.decode(data))
-        elif type(value) is list:
-            return cast(dict[str, Any], transcoder.decode(data))
-    return state
 
 
 def _values(row: Any) -> Sequence[Any]:
