@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from tests.cli.upctl import TENANT_REGISTRY, UpProcess, free_port, wait_all_gone
+from tests.support.private_redis import PrivateRedis
 
 pytestmark = pytest.mark.slow
 
@@ -30,32 +31,14 @@ def bare_env() -> dict[str, str]:
 
 
 @pytest.fixture
-def private_redis_url(tmp_path: Path) -> Iterator[str]:
+def private_redis_url() -> Iterator[str]:
     """A Redis server of this test's own (the machine's Redis is shared)."""
-    port = free_port()
-    server = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"redis://127.0.0.1:{port}/0"
+    server = PrivateRedis()
+    server.start()
     try:
-        _wait_redis(port)
-        yield url
+        yield server.url
     finally:
-        server.terminate()
-        server.wait(10)
-
-
-def _wait_redis(port: int) -> None:
-    for _ in range(100):
-        result = subprocess.run(
-            ["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True, check=False
-        )
-        if result.stdout.strip() == "PONG":
-            return
-        subprocess.run(["sleep", "0.05"], check=True)
-    pytest.fail("private redis-server did not start")
+        server.close()
 
 
 @pytest.fixture
