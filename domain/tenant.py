@@ -219,6 +219,13 @@ class Tenant(Aggregate):
     class Snapshot(BaseSnapshot):
         TOPIC = _topic("TenantSnapshot")
 
+        def mutate(self, _: None) -> Tenant:
+            """The tenant as snapshotted; its status comes back as the :class:`Status` member
+            (stored as its string, which ``is`` comparisons and ``.value`` would trip on)."""
+            tenant = cast(Tenant, super().mutate(None))
+            tenant.status = Status(tenant.status)
+            return tenant
+
     # ---- construction -------------------------------------------------------------------
 
     def __init__(self) -> None:
