@@ -126,6 +126,24 @@ class _Tally:
                 self.counts.skipped += 1
 
 
+def _apply_page(
+    registry: TenantRegistry, sweep: SweepName, page: list[UUID], tally: _Tally
+) -> bool:
+    """Sweep a page in one transaction; False if it must go one tenant at a time instead."""
+    assert sweep != "purge"  # noqa: S101 - purges are never batched
+    try:
+        outcomes = registry.sweep_batch(sweep, page, actor=ACTORS[sweep])
+    except Exception as exc:  # a tenant changed meanwhile, or the database: retry one by one
+        log.info(
+            "sweep page goes one tenant at a time",
+            extra={"sweep": sweep, "tenants": len(page), "reason": type(exc).__name__},
+        )
+        return False
+    for outcome in outcomes.values():
+        tally.add(outcome)
+    return True
+
+
 def run_sweep(
     sweep: SweepName,
     registry: TenantRegistry,
@@ -162,12 +180,16 @@ def run_sweep(
             outcome = None
         tally.add(outcome)
 
+    # Trials and grace: a page in one transaction (see TenantRegistry.sweep_batch); purges,
+    # dry runs and the test delay go one tenant at a time.
+    batched = sweep != "purge" and not dry_run and not delay
     after: UUID | None = None
     progress_at = time.monotonic() + PROGRESS_EVERY
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"sweep-{sweep}") as pool:
         while True:
             page = candidates.due(sweep, now, batch_size, after)
-            list(pool.map(one, page))
+            if not (batched and page and _apply_page(registry, sweep, page, tally)):
+                list(pool.map(one, page))
             if tally.failures_in_a_row >= MAX_CONSECUTIVE_FAILURES:
                 raise SweepAborted(sweep, tally.counts)
             if len(page) < batch_size:
