@@ -8,7 +8,6 @@ Redis whose data live in the data folder (``./var``), so a second ``up`` finds e
 from __future__ import annotations
 
 import argparse
-import fcntl
 import os
 import signal
 import sys
@@ -19,11 +18,11 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import Any
 
 import psycopg
 
-from cli import devkey
+from cli import datafolder
 from cli.embedded import EmbeddedPostgres, EmbeddedRedis
 from cli.logview import LogSink
 from cli.main import CliError, build_parser
@@ -53,23 +52,16 @@ def register(subparsers: Any) -> None:
 def cmd_up(args: argparse.Namespace) -> int:
     data_dir: Path = args.data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    with _lock_data_dir(data_dir):
+    try:
+        held = datafolder.lock(data_dir)
+    except datafolder.FolderInUse:
+        msg = f"another 'tenant-registry up' is already running on {data_dir}"
+        raise CliError(msg) from None
+    with held:
         sink = LogSink()
         for name in ("redis", "api", "projector", "worker", "scheduler"):
             sink.register(name)  # one column width from the first line on
         return Up(args, data_dir, sink).run()
-
-
-def _lock_data_dir(data_dir: Path) -> IO[str]:
-    """Hold an exclusive lock on the data folder: two ``up`` on one folder would fight."""
-    handle = (data_dir / "up.lock").open("a+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        msg = f"another 'tenant-registry up' is already running on {data_dir}"
-        raise CliError(msg) from None
-    return handle
 
 
 def cli_argv(log_level: str) -> list[str]:
@@ -226,16 +218,16 @@ class Up:
         return False
 
     def _ensure_key(self) -> str | None:
-        key = devkey.read_key(self.data_dir)
+        key = datafolder.read_key(self.data_dir)
         return key if key is not None else self._create_key()
 
     def _create_key(self) -> str | None:
         try:
-            key = devkey.create_key(self._settings())
+            key = datafolder.create_key(self._settings())
         except (psycopg.Error, ValueError) as exc:
             self.say(f"could not create the development admin key: {exc}")
             return None
-        path = devkey.write_key(self.data_dir, key)
+        path = datafolder.write_key(self.data_dir, key)
         self.say(f"created a development admin API key (saved in {path}, mode 0600)")
         return key
 
@@ -255,7 +247,7 @@ class Up:
     def _announce(self, ready: bool, key: str | None) -> None:
         if self.stopping.is_set():
             return
-        if ready and key is not None and devkey.key_is_rejected(self.base_url, key):
+        if ready and key is not None and datafolder.key_is_rejected(self.base_url, key):
             self.say("the saved admin key is not accepted by this database; creating a new one")
             key = self._create_key()
         rule = "─" * 64

@@ -145,3 +145,12 @@ def test_build_context_leaves_out_local_state() -> None:
     ignored = (ROOT / ".dockerignore").read_text().split()
     for entry in (".git", ".venv", "var", "tests"):
         assert entry in ignored
+
+
+def test_operations_guide_documents_every_setting() -> None:
+    from common.settings import Settings  # noqa: PLC0415
+
+    guide = (ROOT / "docs" / "operations.md").read_text()
+    for name, field in Settings.model_fields.items():
+        variable = field.validation_alias or f"TENANT_REGISTRY_{name.upper()}"
+        assert f"`{variable}`" in guide, f"{variable} is missing from docs/operations.md"

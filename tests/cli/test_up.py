@@ -95,13 +95,17 @@ def test_up_without_urls_runs_the_whole_registry_on_embedded_servers(
         assert wait_all_gone(everything, timeout=10) == []
 
 
-def test_up_with_urls_uses_them_and_embeds_nothing(
+def test_up_with_urls_uses_them_embeds_nothing_and_replaces_a_stale_key(
     tmp_path: Path, database_url: str, private_redis_url: str
 ) -> None:
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": private_redis_url}
     data_dir = tmp_path / "var"
+    data_dir.mkdir()
+    (data_dir / "admin-api-key").write_text("0000000000000000.from-another-database\n")
     with UpProcess(data_dir, env) as up:
         key = up.wait_ready()
+        assert key != "0000000000000000.from-another-database"
+        assert "saved admin key is not accepted" in up.log
         slug = f"ext-{secrets.token_hex(3)}"
         with up.client(key) as client:
             tenant_id, _ = _register(client, slug)

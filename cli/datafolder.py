@@ -1,23 +1,42 @@
-"""The development admin API key that ``tenant-registry up`` creates once and prints every start.
+"""The data folder of ``tenant-registry up``: its lock and the development admin API key.
 
-The key is made as ``api-keys create --scopes admin`` makes one (in this process, which saves a
-second interpreter start on the way to ready) and kept in the data folder, readable only by its
-owner.
+``up`` creates the key once and prints it on every start. It is made as ``api-keys create
+--scopes admin`` makes one (in this process, which saves a second interpreter start on the way
+to ready) and kept in the data folder, readable only by its owner.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import IO
 
 from common.clock import SystemClock
 from common.db import connect
 from common.settings import Settings
 
 KEY_FILE = "admin-api-key"
+LOCK_FILE = "up.lock"
+
+
+class FolderInUse(Exception):
+    """Another ``up`` holds the data folder."""
+
+
+def lock(data_dir: Path) -> IO[str]:
+    """Hold an exclusive lock on the folder (until the returned file closes): two ``up`` on one
+    folder would fight over its servers."""
+    handle = (data_dir / LOCK_FILE).open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise FolderInUse(str(data_dir)) from None
+    return handle
 
 
 def read_key(data_dir: Path) -> str | None:
