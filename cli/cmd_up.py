@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -52,6 +53,7 @@ def register(subparsers: Any) -> None:
 def cmd_up(args: argparse.Namespace) -> int:
     data_dir: Path = args.data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    _check_port_free(args.host, args.port)
     try:
         held = datafolder.lock(data_dir)
     except datafolder.FolderInUse:
@@ -62,6 +64,18 @@ def cmd_up(args: argparse.Namespace) -> int:
         for name in ("redis", "api", "projector", "worker", "scheduler"):
             sink.register(name)  # one column width from the first line on
         return Up(args, data_dir, sink).run()
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail now, not as an API child restarting forever, when the port is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            msg = f"cannot listen on {host}:{port}: {exc.strerror}"
+            raise CliError(msg) from None
 
 
 def cli_argv(log_level: str) -> list[str]:

@@ -6,6 +6,7 @@ import os
 import re
 import secrets
 import shutil
+import socket
 import stat
 import subprocess
 import tempfile
@@ -163,3 +164,19 @@ def _second_up_is_refused(data_dir: Path, env: dict[str, str]) -> None:
     assert result.returncode == 1
     assert "already running on" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_up_refuses_a_port_in_use_before_starting_anything(
+    data_dir: Path, bare_env: dict[str, str]
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        argv = [TENANT_REGISTRY, "up", "--data-dir", str(data_dir), "--port", port]
+        result = subprocess.run(
+            argv, env=bare_env, capture_output=True, text=True, timeout=60, check=False
+        )
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert not (data_dir / "postgres").exists()
