@@ -122,3 +122,20 @@ def run_eventsourcing_saves(ctx: Context) -> None:
             note="SPEC: ~1,150/s",
         )
     )
+
+
+def run_projection_runner(ctx: Context) -> None:
+    """The library's stock ``ProjectionRunner`` over the seeded store (capped: it is slow)."""
+    from bench.projection import measure_default_runner  # noqa: PLC0415 - imports the tests' seeder
+
+    result = measure_default_runner(ctx.settings, ctx.size(50_000, 5_000), ctx.size(30, 8))
+    rate = float(result["events_per_s"])
+    ctx.anchors["projection-runner"] = rate
+    ctx.add(
+        Row(
+            "anchor: eventsourcing ProjectionRunner, one row per event",
+            rate,
+            "events/s",
+            note=f"SPEC: ~1,800/s; {result['events']:,} events in {result['seconds']}s (capped)",
+        )
+    )

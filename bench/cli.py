@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import secrets
 import shutil
@@ -39,32 +38,16 @@ class Scenario:
     needs_seed: bool = False
 
 
-def _projection_runner_anchor(ctx: Context) -> None:
-    """The library's ``ProjectionRunner`` (bench/projection.py, written by the read side)."""
-    if importlib.util.find_spec("bench.projection") is None:
-        ctx.add(
-            Row(
-                "anchor: eventsourcing ProjectionRunner",
-                None,
-                "events/s",
-                note="bench/projection.py is not there yet",
-            )
-        )
-        return
-    module = importlib.import_module("bench.projection")
-    module.run_anchor(ctx)
-
-
 def _anchors(ctx: Context) -> None:
     anchors.run_pgbench(ctx)
     anchors.run_eventsourcing_saves(ctx)
-    _projection_runner_anchor(ctx)
 
 
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("anchors", _anchors, "pgbench 1/8 clients, eventsourcing save path and runner"),
     Scenario("commands", commands.run, "register + lifecycle, application layer, 1 thread"),
     Scenario("loading", loading.run, "load a tenant with 10,000 events"),
+    Scenario("anchor-runner", anchors.run_projection_runner, "library ProjectionRunner", True),
     Scenario("catch-up", projecting.run_catch_up, "projector through the seeded store", True),
     Scenario("lag", projecting.run_lag, "projection lag under steady command load"),
     Scenario("min-position", http.run_min_position, "read-your-writes wait over HTTP"),
@@ -95,6 +78,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         parser.error(f"unknown scenario(s): {', '.join(unknown)}; choose from {', '.join(NAMES)}")
     if not args.no_anchors and "anchors" not in chosen:
         chosen.append("anchors")
+    if not args.no_anchors and "catch-up" in chosen and "anchor-runner" not in chosen:
+        chosen.append("anchor-runner")
     args.chosen = chosen
     return args
 

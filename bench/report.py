@@ -16,7 +16,8 @@ import psycopg
 
 from bench.context import Context, Row
 
-RESULTS = Path(__file__).resolve().parent / "results"
+#: Where results go (``BENCH_RESULTS_DIR`` overrides: the smoke test writes to a temp folder).
+RESULTS = Path(os.environ.get("BENCH_RESULTS_DIR") or Path(__file__).resolve().parent / "results")
 
 ANCHOR_NAMES = {
     "pgbench-1": "pgbench 1 client",

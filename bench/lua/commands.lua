@@ -6,20 +6,20 @@ local loop = {"activate", "start-grace", "activate", "pause", "activate", "cance
 local headers
 local tenant_id, step, counter, prefix
 
-local threads = {}
-local thread_no = 0
+-- setup() runs in the main Lua state; each thread gets its own number through thread:set.
+local created = 0
 
 function setup(thread)
-  thread_no = thread_no + 1
-  thread:set("thread_no", thread_no)
-  threads[#threads + 1] = thread
+  created = created + 1
+  thread:set("bench_thread", created)
 end
 
 function init(args)
   headers = common.headers()
   counter = 0
   step = #loop
-  prefix = string.format("w%d-%d-%d", os.time(), thread_no, math.random(1e6))
+  math.randomseed(os.time() + bench_thread)
+  prefix = string.format("w%d-%d-%d", os.time(), bench_thread, math.random(1000000))
 end
 
 function request()
