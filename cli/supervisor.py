@@ -141,9 +141,10 @@ class Supervisor:
         delay = self._backoff.delay(child.failures)
         child.restart_at = now + delay
         self.restarts.append(Restart(child.spec.name, code, delay))
+        how = f"was killed by {_signal_name(-code)}" if code < 0 else f"exited with code {code}"
         self._sink.line(
             "up",
-            f"{child.spec.name} exited with code {code} after {ran_for:.1f} s; "
+            f"{child.spec.name} {how} after {ran_for:.1f} s; "
             f"restarting in {delay:.1f} s (attempt {child.failures})",
         )
 
@@ -215,3 +216,10 @@ def _signal(process: subprocess.Popen[bytes], signum: signal.Signals, *, group: 
             process.send_signal(signum)
     except (ProcessLookupError, PermissionError):
         pass  # already gone
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"

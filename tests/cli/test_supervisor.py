@@ -236,3 +236,15 @@ def test_children_die_with_a_supervisor_killed_by_sigkill() -> None:
         parent.wait()
         if parent.stdout is not None:
             parent.stdout.close()
+
+
+def test_a_child_killed_by_a_signal_is_logged_with_the_signal_name(
+    out: io.StringIO, supervisors: list[Supervisor]
+) -> None:
+    victim = _child("victim", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)")
+    supervisor = Supervisor([victim], LogSink(out, colour=False), backoff=Backoff(initial=60))
+    supervisors.append(supervisor)
+    supervisor.start()
+    _wait_for(lambda: bool(supervisor.restarts), tick=supervisor.tick)
+    assert supervisor.restarts[0].returncode == -signal.SIGKILL
+    assert "victim was killed by SIGKILL after" in out.getvalue()
