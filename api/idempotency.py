@@ -6,13 +6,16 @@ the key was used for another method, path or body. A command that writes events 
 response in the same transaction as the events (``extra=`` of the registry), so a crash can
 never leave events without their response or a response without its events. A claim that
 ends without reaching the command (a 422 from validation, the database going away) is
-released; a claim whose process died expires after :data:`LEASE`.
+released; a claim whose process died expires after :data:`LEASE`. A release that cannot reach
+the database (it just went away) is remembered and done before this process's next claim, so
+a client retrying after an outage is not refused as "in progress" until the lease runs out.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -70,6 +73,8 @@ class IdempotencyStore:
 
     def __init__(self, settings: Settings, clock: Clock) -> None:
         self._clock = clock
+        self._orphans: set[Claim] = set()  # released while the database was unreachable
+        self._orphans_lock = threading.Lock()
         records = table(settings, IDEMPOTENCY_TABLE)
         self._sql_claim = sql.SQL(
             "INSERT INTO {t} AS r (api_key, key, fingerprint, state, created_at, lease_until)"
@@ -100,6 +105,7 @@ class IdempotencyStore:
         self, connection: ConnectionSource, api_key: str, key: str, print_: bytes
     ) -> Claim | Replay:
         """Claim ``key`` for this request, or say what to answer instead."""
+        self._release_orphans(connection)
         for _ in range(5):
             now = self._clock.now()
             params = {
@@ -155,6 +161,26 @@ class IdempotencyStore:
             conn.execute(statement, params)
 
     def release(self, connection: ConnectionSource, claim: Claim) -> None:
-        """Give the key up: the request ended before reaching the command."""
+        """Give the key up: the request ended before reaching the command (or failed in it).
+
+        If the database cannot be reached the claim is kept for :meth:`_release_orphans`.
+        """
+        try:
+            with connection() as conn:
+                conn.execute(self._sql_release, (claim.api_key, claim.key, claim.lease_until))
+        except psycopg.Error:
+            with self._orphans_lock:
+                self._orphans.add(claim)
+            raise
+
+    def _release_orphans(self, connection: ConnectionSource) -> None:
+        """Release the claims whose release failed (only ours: the lease identifies them)."""
+        with self._orphans_lock:
+            orphans = list(self._orphans)
+        if not orphans:
+            return
         with connection() as conn:
-            conn.execute(self._sql_release, (claim.api_key, claim.key, claim.lease_until))
+            for claim in orphans:
+                conn.execute(self._sql_release, (claim.api_key, claim.key, claim.lease_until))
+        with self._orphans_lock:
+            self._orphans.difference_update(orphans)
