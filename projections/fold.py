@@ -4,16 +4,21 @@ The semantics of each event on the tenant's fields are the domain's own: every e
 applied with its class's ``apply`` method to a light row object, so the read table cannot
 drift from what replaying the aggregate gives. What the aggregate base class adds (``version``,
 ``modified_on``, ``created_on``) is done here, as ``Aggregate.Event.mutate`` does.
+
+Every ``apply`` only assigns fields, so a tenant that already has a row does not need it
+loaded: its events are folded into a :class:`Changes` that knows which fields they set, and
+the database applies those on top of the row whose version the first event follows. An
+``apply`` that read a field the batch has not set would fail loudly here, never guess.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from domain.tenant import TENANT_EVENT_CLASSES, Tenant
@@ -60,14 +65,6 @@ class Row:
     purge_after: datetime | None
     version: int
 
-    @classmethod
-    def from_values(cls, values: Sequence[Any]) -> Row:
-        """A row from column values in :data:`COLUMNS` order."""
-        row = cls()
-        for column, value in zip(COLUMNS, values, strict=True):
-            setattr(row, column, value)
-        return row
-
     def values(self) -> tuple[Any, ...]:
         """Column values in :data:`COLUMNS` order."""
         return _VALUES(self)
@@ -76,8 +73,26 @@ class Row:
 _VALUES = attrgetter(*COLUMNS)
 
 
-@dataclass(frozen=True)
-class StoredTenantEvent:
+class Changes(Row):
+    """What a batch changes on an existing row: the fields set, on top of ``base_version``."""
+
+    __slots__ = ("base_version",)
+
+    base_version: int
+
+    def values(self) -> tuple[Any, ...]:
+        """Column values (None where unset), then ``base_version`` and the bitmask of set
+        columns (bit ``i`` for ``COLUMNS[i]``)."""
+        values = [getattr(self, column, _UNSET) for column in COLUMNS]
+        assigned = sum(1 << i for i, value in enumerate(values) if value is not _UNSET)
+        values = [None if value is _UNSET else value for value in values]
+        return (*values, self.base_version, assigned)
+
+
+_UNSET: Any = object()
+
+
+class StoredTenantEvent(NamedTuple):
     """One tenant event read from the store: position, originator and decoded state."""
 
     position: int
@@ -89,32 +104,23 @@ class StoredTenantEvent:
 
 @dataclass
 class Folded:
-    """The outcome of a batch: final rows to upsert, and tenants purged in the batch."""
+    """The outcome of a batch: new rows, changes to existing rows, purged tenants."""
 
-    rows: dict[UUID, Row] = field(default_factory=dict)
+    rows: dict[UUID, Row] = field(default_factory=dict)  # new rows and Changes
     purged: dict[UUID, datetime] = field(default_factory=dict)
-    created: set[UUID] = field(default_factory=set)  # registered in this batch
+
+    def created(self) -> list[Row]:
+        """Rows of tenants registered in this batch."""
+        return [row for row in self.rows.values() if type(row) is Row]
+
+    def changed(self) -> list[Changes]:
+        """Changes to the rows of tenants registered before this batch."""
+        return [row for row in self.rows.values() if isinstance(row, Changes)]
 
 
-def rows_to_load(events: Iterable[StoredTenantEvent]) -> set[UUID]:
-    """Tenants whose current row the batch builds on (their first event here is not a
-    registration or a purge)."""
-    seen: set[UUID] = set()
-    wanted: set[UUID] = set()
-    for event in events:
-        if event.tenant_id not in seen:
-            seen.add(event.tenant_id)
-            if event.topic not in (_REGISTERED, _PURGED):
-                wanted.add(event.tenant_id)
-    return wanted
-
-
-def fold(events: Iterable[StoredTenantEvent], existing: dict[UUID, Row]) -> Folded:
-    """Apply ``events`` (in position order) on top of the ``existing`` rows they touch.
-
-    The rows of ``existing`` are taken over and changed in place.
-    """
-    out = Folded(rows=existing)
+def fold(events: Iterable[StoredTenantEvent]) -> Folded:
+    """Apply ``events`` (in position order) to new rows and to changes of existing ones."""
+    out = Folded()
     for event in events:
         try:
             _apply(out, event)
@@ -131,7 +137,6 @@ def _apply(out: Folded, event: StoredTenantEvent) -> None:
     if topic == _PURGED:
         # The tenant's earlier events are gone from the store; only erasure is left to do.
         out.rows.pop(tenant_id, None)
-        out.created.discard(tenant_id)
         out.purged[tenant_id] = state["purged_at"]
         return
     row = out.rows.get(tenant_id)
@@ -139,16 +144,28 @@ def _apply(out: Folded, event: StoredTenantEvent) -> None:
     if cls is None or tenant_id in out.purged:
         raise ProjectionError(event.position, tenant_id, f"unexpected {topic!r} event")
     if row is None:
-        if event.version != 1 or topic != _REGISTERED:
-            raise ProjectionError(event.position, tenant_id, "no row for this tenant")
-        row = out.rows[tenant_id] = Row()
-        row.id = tenant_id
-        row.created_at = state["timestamp"]
-        out.created.add(tenant_id)
+        row = out.rows[tenant_id] = _start(event)
     elif event.version != row.version + 1:
         reason = f"version {event.version} does not follow {row.version}"
         raise ProjectionError(event.position, tenant_id, reason)
     cls.apply(SimpleNamespace(**state), row)  # type: ignore[arg-type]
-    row.status = str(row.status)
+    status = getattr(row, "status", None)
+    if status is not None:
+        row.status = str(status)  # a domain Status (a str enum) or already a str
     row.version = event.version
     row.updated_at = state["timestamp"]
+
+
+def _start(event: StoredTenantEvent) -> Row:
+    """The row a tenant's first event in the batch works on."""
+    if event.topic == _REGISTERED:
+        if event.version != 1:
+            raise ProjectionError(event.position, event.tenant_id, "registration is not first")
+        row = Row()
+        row.created_at = event.state["timestamp"]
+    else:
+        row = Changes()
+        row.base_version = event.version - 1
+        row.version = row.base_version
+    row.id = event.tenant_id
+    return row

@@ -83,7 +83,8 @@ class Projector:
             log.info("projector active", extra={"instance": self.instance})
             control.execute(sql.SQL("LISTEN {}").format(sql.Identifier(EVENTS_CHANNEL)))
             try:
-                self._follow(control, work, stop)
+                with connect(self.settings) as ahead:
+                    self._follow(control, work, ahead, stop)
             finally:
                 if stop.is_set() and not work.closed:
                     self.heartbeat.leave(work)
@@ -107,12 +108,16 @@ class Projector:
         return False
 
     def _follow(
-        self, control: psycopg.Connection[Any], work: psycopg.Connection[Any], stop: threading.Event
+        self,
+        control: psycopg.Connection[Any],
+        work: psycopg.Connection[Any],
+        ahead: psycopg.Connection[Any],
+        stop: threading.Event,
     ) -> None:
         self.position = self.batch.position(work)
         self._beat(work, "running", self.position, force=True)
         while not stop.is_set():
-            drain(work, self.batch, on_batch=lambda result: self._progress(work, result))
+            drain(work, self.batch, on_batch=lambda r: self._progress(work, r), ahead_conn=ahead)
             self._beat(work, "running", self.position)
             # Wake on the first notification (or time out: heartbeat and fallback poll), then
             # swallow the backlog: one drain covers every commit announced so far.

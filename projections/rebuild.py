@@ -77,13 +77,19 @@ def rebuild(
         if row is None or not row["locked"]:
             msg = "another rebuild of the tenants projection is running"
             raise RebuildRefused(msg)
-        with connect(settings) as conn:
-            generation, events, position = _rebuild_locked(conn, settings, batch_size, progress)
+        with connect(settings) as conn, connect(settings) as ahead:
+            generation, events, position = _rebuild_locked(
+                conn, ahead, settings, batch_size, progress
+            )
     return RebuildResult(generation, events, position, time.monotonic() - started)
 
 
 def _rebuild_locked(
-    conn: psycopg.Connection[Any], settings: Settings, batch_size: int, progress: Progress | None
+    conn: psycopg.Connection[Any],
+    ahead: psycopg.Connection[Any],
+    settings: Settings,
+    batch_size: int,
+    progress: Progress | None,
 ) -> tuple[int, int, int]:
     live = live_generation(conn, settings)
     if live is None:
@@ -107,12 +113,12 @@ def _rebuild_locked(
 
     try:
         heartbeat.beat(conn, "rebuilding", 0)
-        drain(conn, projector, on_batch=on_batch)
+        drain(conn, projector, on_batch=on_batch, ahead_conn=ahead)
         create_indexes(conn, settings, new, trgm=trgm)
         conn.execute(
             sql.SQL("ANALYZE {}").format(sql.Identifier(settings.db_schema, tenants_table(new)))
         )
-        drain(conn, projector, on_batch=on_batch)
+        drain(conn, projector, on_batch=on_batch, ahead_conn=ahead)
         position = _swap(conn, settings, projector, new, on_batch)
     except BaseException:
         drop_generation(conn, settings, new)

@@ -64,7 +64,9 @@ COLUMN_TYPES: tuple[str, ...] = (
     "bigint",
 )
 #: Session-local staging table for set-based updates of existing rows.
-STAGE = "tenants_stage"
+STAGE = "tenants_changes"
+STAGE_COLUMNS: tuple[str, ...] = (*COLUMNS, "base_version", "assigned")
+STAGE_TYPES: tuple[str, ...] = (*COLUMN_TYPES, "bigint", "int4")
 
 _TENANTS_DDL = (
     "CREATE TABLE IF NOT EXISTS {} ("
@@ -275,10 +277,11 @@ def generations(conn: psycopg.Connection[Any], settings: Settings) -> list[int]:
 
 
 def create_stage(conn: psycopg.Connection[Any]) -> None:
-    """The session's staging table (rows to update), emptied at every commit."""
+    """The session's staging table of changes to existing rows, emptied at every commit:
+    the columns, the version the changes follow, and the bitmask of columns they set."""
     columns = sql.SQL(", ").join(
         sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t))
-        for c, t in zip(COLUMNS, COLUMN_TYPES, strict=True)
+        for c, t in zip(STAGE_COLUMNS, STAGE_TYPES, strict=True)
     )
     conn.execute(
         sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ({}) ON COMMIT DELETE ROWS").format(
