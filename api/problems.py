@@ -208,6 +208,9 @@ def _http_problem(exc: StarletteHTTPException) -> ProblemError:
     headers = dict(exc.headers or {})
     if exc.status_code == 404:
         return ProblemError(404, "not-found", "no such route or resource", headers=headers)
+    if exc.status_code == 400:
+        # FastAPI's "error parsing the body" (e.g. bytes that are not UTF-8): bad JSON, a 422.
+        return validation_problem([("body", "is not valid JSON")])
     if exc.status_code == 405:
         return ProblemError(
             405, "method-not-allowed", "the route does not accept this method", headers=headers

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from api.auth import require
 from api.context import ApiContext
 from api.keys import ADMIN, DELETE, READ, WRITE, ApiKey
-from api.problems import Problem, ProblemError
+from api.problems import Problem, ProblemError, validation_problem
 from api.representations import dumps
 
 #: How long a read with ``min_position`` waits for the read table (SPEC §3).
@@ -86,10 +86,19 @@ def json_response(document: Any, status: int = 200, **headers: str) -> Response:
 
 
 def wait_for_read(ctx: ApiContext, min_position: int | None) -> None:
-    """Hold a read until the read table has reached ``min_position`` (or give a 503)."""
+    """Hold a read until the read table has reached ``min_position`` (or give a 503).
+
+    A position beyond the newest event cannot come from a command of this service (every
+    command's position is committed before it answers): a 422 at once, not a 5 s wait.
+    """
     if min_position is None:
         return
-    if not ctx.read_model().wait_for_position(min_position, MIN_POSITION_WAIT_SECONDS):
+    read_model = ctx.read_model()
+    if read_model.wait_for_position(min_position, 0.0):
+        return
+    if min_position > ctx.registry().head():
+        raise validation_problem([("query.min_position", "is beyond the newest event")])
+    if not read_model.wait_for_position(min_position, MIN_POSITION_WAIT_SECONDS):
         raise ProblemError(
             503,
             "projection-lagging",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 from uuid import uuid4
 
@@ -66,20 +67,37 @@ def test_min_position_waits_for_the_read_side(
 ) -> None:
     response = client.post("/v1/tenants", json={"slug": "acme", "name": "Acme"}, headers=admin)
     position = response.headers["x-event-position"]
-    project(settings)
-    read = client.get(
-        f"/v1/tenants/{response.json()['id']}", params={"min_position": position}, headers=admin
-    )
+    later = threading.Timer(0.3, project, args=(settings,))  # the projector, a bit behind
+    later.start()
+    try:
+        read = client.get(
+            f"/v1/tenants/{response.json()['id']}",
+            params={"min_position": position},
+            headers=admin,
+        )
+    finally:
+        later.join()
     assert read.status_code == 200
+    assert read.json()["slug"] == "acme"
 
 
-def test_min_position_beyond_the_read_side_answers_503_lagging(
+def test_min_position_the_read_side_does_not_reach_answers_503_lagging(
     client: TestClient, admin: Headers
 ) -> None:
-    response = client.get("/v1/stats", params={"min_position": 10**9}, headers=admin)
+    created = client.post("/v1/tenants", json={"slug": "acme", "name": "Acme"}, headers=admin)
+    position = created.headers["x-event-position"]  # never projected: no projector runs here
+    response = client.get("/v1/stats", params={"min_position": position}, headers=admin)
     assert response.status_code == 503
     assert response.json()["type"].endswith("/projection-lagging")
     assert response.headers["retry-after"] == "1"
+
+
+def test_min_position_beyond_the_newest_event_is_a_validation_error(
+    client: TestClient, admin: Headers
+) -> None:
+    response = client.get("/v1/stats", params={"min_position": 10**9}, headers=admin)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "query.min_position"
 
 
 @pytest.fixture
