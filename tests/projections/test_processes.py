@@ -21,16 +21,16 @@ from tests.support.seed import seed_events
 def test_projector_killed_mid_catch_up_resumes_to_a_table_equal_to_a_rebuild(
     settings: Settings, registry: TenantRegistry, projectors: Projectors
 ) -> None:
-    seed_events(registry, 10_000, seed=7)
+    seed_events(registry, 6_000, seed=7)
     head = registry.head()
-    first = projectors.start(settings, "--batch-size", "50")
+    first = projectors.start(settings, "--batch-size", "30")
     wait_until(lambda: tracked_position(settings) > head // 5, 60, "the projector to progress")
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
     killed_at = tracked_position(settings)
     assert 0 < killed_at < head, "the kill should land in the middle of the catch-up"
 
-    projectors.start(settings, "--batch-size", "50")
+    projectors.start(settings, "--batch-size", "30")
     wait_until(lambda: tracked_position(settings) == head, 90, "the restarted projector")
     resumed = table_snapshot(settings)
 

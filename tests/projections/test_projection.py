@@ -72,7 +72,7 @@ def _random_step(
             deleted.add(tenant_id)
 
 
-@pytest.mark.parametrize("seed", [11, 29])
+@pytest.mark.parametrize("seed", [11])
 def test_read_table_equals_replay_after_random_histories(
     settings: Settings, registry: TenantRegistry, clock: FrozenClock, read_model: ReadModel,
     seed: int,
@@ -80,7 +80,7 @@ def test_read_table_equals_replay_after_random_histories(
     rng = random.Random(seed)
     ids: list[UUID] = []
     deleted: set[UUID] = set()
-    for step in range(450):
+    for step in range(600):
         with contextlib.suppress(DomainError, TenantGone):
             _random_step(rng, registry, clock, ids, deleted)
         if step % 37 == 0:

@@ -10,6 +10,7 @@ import threading
 from uuid import UUID
 
 import psycopg
+import pytest
 
 from application.registry import TenantRegistry
 from common.settings import Settings
@@ -27,6 +28,7 @@ class Readers:
         self.model, self.ids, self.floor = model, ids, floor
         self.stop = threading.Event()
         self.problems: list[str] = []
+        self.states: set[str] = set()
         self.reads = 0
         self.threads = [threading.Thread(target=self._loop, args=(n,)) for n in range(3)]
 
@@ -38,6 +40,7 @@ class Readers:
                 total = self.model.stats()["total"]
                 page = self.model.list(limit=50)
                 row = self.model.get(rng.choice(self.ids))
+                self.states.add(self.model.projections()[0].state)
             except Exception as exc:  # every failure is a finding
                 self.problems.append(repr(exc))
                 continue
@@ -77,6 +80,7 @@ def test_readers_see_no_error_and_no_partial_table_during_a_rebuild(
         writer.join(timeout=60)
     assert readers.problems == []
     assert readers.reads > 10
+    assert "rebuilding" in readers.states
 
     catch_up(settings)
     after = table_snapshot(settings)
@@ -124,3 +128,14 @@ def test_status_command_reports_position_head_and_lag(
     assert status["head"] == registry.head()
     assert status["lag_events"] == registry.head() - status["position"] > 0
     assert status["lag_seconds"] >= 0
+
+
+@pytest.mark.parametrize("command", [["project"], ["projections", "status"]])
+def test_commands_fail_in_one_line_when_postgresql_is_unreachable(command: list[str]) -> None:
+    env = {**os.environ, "DATABASE_URL": "postgresql://postgres@127.0.0.1:1/nowhere"}
+    out = subprocess.run(
+        [CLI, *command], check=False, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 1
+    assert out.stderr.startswith("tenant-registry: cannot reach PostgreSQL")
+    assert "Traceback" not in out.stderr
