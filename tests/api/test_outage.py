@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,6 +32,9 @@ from tests.support.private_pg import PrivatePostgres, free_port
 pytestmark = pytest.mark.resilience
 
 RECOVERY_SECONDS = 20.0
+
+#: The console script (``python -m cli.main`` would load ``cli.main`` twice).
+CLI = str(Path(sys.executable).with_name("tenant-registry"))
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +121,7 @@ def test_serve_starts_while_the_database_is_down_and_recovers(
     server.stop()
     port = free_port()
     env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url}
-    command = [sys.executable, "-m", "cli.main", "serve", "--port", str(port)]
+    command = [CLI, "serve", "--port", str(port)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
