@@ -26,7 +26,7 @@ from api.problems import PROBLEM_JSON, ProblemError, to_problem, validation_prob
 from api.representations import dumps, tenant_document
 from application.recorder import Statement
 from application.registry import CommandResult, ExtraStatements
-from domain.errors import DomainError, ValidationFailed
+from domain.errors import ConcurrencyConflict, DomainError, ValidationFailed
 from domain.tenant import Tenant
 
 Action = Callable[[ExtraStatements | None], CommandResult]
@@ -92,7 +92,9 @@ def _run_idempotent(
     try:
         result = action(record)
     except DomainError as exc:
-        if isinstance(exc, ValidationFailed):
+        # Invalid input never reached the command; a lost race is worth retrying with the
+        # same key. Neither is an answer to replay.
+        if isinstance(exc, ValidationFailed | ConcurrencyConflict):
             _release(ctx, claim)
             raise
         problem = to_problem(exc)
