@@ -108,6 +108,12 @@ def clean_email(value: object) -> tuple[str | None, str | None]:
     return f"{local}@{domain.lower()}", None
 
 
+def _storable_text(text: str) -> bool:
+    # PostgreSQL's jsonb (the read table) cannot hold U+0000: a metadata string with it
+    # would be stored as an event and then stop the projection at that event for good.
+    return _is_utf8(text) and "\x00" not in text
+
+
 def _json_value_problem(value: Any, depth: int) -> str | None:
     if depth > METADATA_MAX_DEPTH:
         return f"must not nest deeper than {METADATA_MAX_DEPTH} levels"
@@ -118,7 +124,7 @@ def _json_value_problem(value: Any, depth: int) -> str | None:
     if isinstance(value, float):
         return None if math.isfinite(value) else "numbers must be finite"
     if isinstance(value, str):
-        return None if _is_utf8(value) else "strings must be valid UTF-8"
+        return None if _storable_text(value) else "strings must be valid UTF-8 without NUL"
     if isinstance(value, list):
         for item in value:
             if problem := _json_value_problem(item, depth + 1):
@@ -126,8 +132,8 @@ def _json_value_problem(value: Any, depth: int) -> str | None:
         return None
     if isinstance(value, dict):
         for key, item in value.items():
-            if not isinstance(key, str) or not _is_utf8(key):
-                return "keys must be strings"
+            if not isinstance(key, str) or not _storable_text(key):
+                return "keys must be strings (valid UTF-8, no NUL)"
             if problem := _json_value_problem(item, depth + 1):
                 return problem
         return None
