@@ -73,23 +73,32 @@ class Row:
 _VALUES = attrgetter(*COLUMNS)
 
 
-class Changes(Row):
-    """What a batch changes on an existing row: the fields set, on top of ``base_version``."""
+class Changes:
+    """What a batch changes on an existing row: the fields its events set (and only those,
+    so an ``apply`` that reads a field the batch did not set fails), on top of the version
+    the first of them follows.
 
-    __slots__ = ("base_version",)
+    A plain object on purpose: its ``__dict__`` is exactly the set fields.
+    """
 
+    id: UUID
+    version: int
     base_version: int
+    status: str
+    updated_at: datetime
 
     def values(self) -> tuple[Any, ...]:
         """Column values (None where unset), then ``base_version`` and the bitmask of set
-        columns (bit ``i`` for ``COLUMNS[i]``)."""
-        values = [getattr(self, column, _UNSET) for column in COLUMNS]
-        assigned = sum(1 << i for i, value in enumerate(values) if value is not _UNSET)
-        values = [None if value is _UNSET else value for value in values]
-        return (*values, self.base_version, assigned)
+        columns (bit ``i`` for ``COLUMNS[i]``); a field outside the table fails here."""
+        fields = self.__dict__
+        return (
+            *map(fields.get, COLUMNS),
+            self.base_version,
+            sum(map(_BITS.__getitem__, fields)),
+        )
 
 
-_UNSET: Any = object()
+_BITS = {column: 1 << i for i, column in enumerate(COLUMNS)} | {"base_version": 0}
 
 
 class StoredTenantEvent(NamedTuple):
@@ -106,7 +115,7 @@ class StoredTenantEvent(NamedTuple):
 class Folded:
     """The outcome of a batch: new rows, changes to existing rows, purged tenants."""
 
-    rows: dict[UUID, Row] = field(default_factory=dict)  # new rows and Changes
+    rows: dict[UUID, Row | Changes] = field(default_factory=dict)
     purged: dict[UUID, datetime] = field(default_factory=dict)
 
     def created(self) -> list[Row]:
@@ -141,7 +150,7 @@ def _apply(out: Folded, event: StoredTenantEvent) -> None:
         return
     row = out.rows.get(tenant_id)
     cls = _CLASSES.get(topic)
-    if cls is None or tenant_id in out.purged:
+    if cls is None or (out.purged and tenant_id in out.purged):
         raise ProjectionError(event.position, tenant_id, f"unexpected {topic!r} event")
     if row is None:
         row = out.rows[tenant_id] = _start(event)
@@ -156,16 +165,16 @@ def _apply(out: Folded, event: StoredTenantEvent) -> None:
     row.updated_at = state["timestamp"]
 
 
-def _start(event: StoredTenantEvent) -> Row:
+def _start(event: StoredTenantEvent) -> Row | Changes:
     """The row a tenant's first event in the batch works on."""
-    if event.topic == _REGISTERED:
-        if event.version != 1:
-            raise ProjectionError(event.position, event.tenant_id, "registration is not first")
-        row = Row()
-        row.created_at = event.state["timestamp"]
-    else:
-        row = Changes()
-        row.base_version = event.version - 1
-        row.version = row.base_version
+    if event.topic != _REGISTERED:
+        changes = Changes()
+        changes.id = event.tenant_id
+        changes.base_version = changes.version = event.version - 1
+        return changes
+    if event.version != 1:
+        raise ProjectionError(event.position, event.tenant_id, "registration is not first")
+    row = Row()
     row.id = event.tenant_id
+    row.created_at = event.state["timestamp"]
     return row
