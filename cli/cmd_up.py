@@ -10,24 +10,20 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import sys
-import threading
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import suppress
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import psycopg
 
-from cli import datafolder
+from cli import datafolder, probes
 from cli.embedded import EmbeddedPostgres, EmbeddedRedis
 from cli.logview import LogSink
 from cli.main import CliError, build_parser
-from cli.supervisor import ChildSpec, Supervisor
+from cli.supervisor import ChildSpec, StopFlag, Supervisor
 from common.settings import Settings
 
 #: Runs the CLI in a child; imports ``cli.main`` by name so it is not loaded twice (``-m``).
@@ -53,7 +49,7 @@ def register(subparsers: Any) -> None:
 def cmd_up(args: argparse.Namespace) -> int:
     data_dir: Path = args.data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    _check_port_free(args.host, args.port)
+    probes.check_port_free(args.host, args.port)
     try:
         held = datafolder.lock(data_dir)
     except datafolder.FolderInUse:
@@ -64,18 +60,6 @@ def cmd_up(args: argparse.Namespace) -> int:
         for name in ("redis", "api", "projector", "worker", "scheduler"):
             sink.register(name)  # one column width from the first line on
         return Up(args, data_dir, sink).run()
-
-
-def _check_port_free(host: str, port: int) -> None:
-    """Fail now, not as an API child restarting forever, when the port is taken."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            msg = f"cannot listen on {host}:{port}: {exc.strerror}"
-            raise CliError(msg) from None
 
 
 def cli_argv(log_level: str) -> list[str]:
@@ -98,7 +82,7 @@ class Up:
         self.args = args
         self.data_dir = data_dir
         self.sink = sink
-        self.stopping = threading.Event()
+        self.stopping = StopFlag()
         self.supervisors: list[Supervisor] = []  # start order; stopped in reverse
         self.postgres: EmbeddedPostgres | None = None
         self.env: dict[str, str] = {}
@@ -109,7 +93,7 @@ class Up:
 
     def _age(self) -> float:
         """Seconds since this process started (interpreter start included, where known)."""
-        return process_age() or time.monotonic() - self.started
+        return probes.process_age() or time.monotonic() - self.started
 
     def say(self, text: str) -> None:
         self.sink.line("up", text)
@@ -136,13 +120,13 @@ class Up:
         return 0
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        # No logging here: the handler runs between two bytecodes of the main thread, which
+        # may be inside the log's lock or a write to stdout (a deadlock, or a reentrant write).
         if self.stopping.is_set():  # a second Ctrl-C: no more waiting
-            self.say("stopping now")
             for supervisor in self.supervisors:
                 supervisor.kill()
             return
-        self.say(f"received {signal.Signals(signum).name}; stopping (again to force)")
-        self.stopping.set()
+        self.stopping.set(signal.Signals(signum).name)
 
     def _tick(self) -> None:
         for supervisor in self.supervisors:
@@ -251,7 +235,7 @@ class Up:
         deadline = time.monotonic() + READY_TIMEOUT
         while not self.stopping.is_set() and time.monotonic() < deadline:
             self._tick()
-            if _answers_ok(f"{self.base_url}/readyz"):
+            if probes.answers_ok(f"{self.base_url}/readyz"):
                 return True
             self.stopping.wait(0.1)
         if not self.stopping.is_set():
@@ -276,6 +260,8 @@ class Up:
         self.say(rule)
 
     def _shutdown(self) -> None:
+        if self.stopping.reason:
+            self.say(f"received {self.stopping.reason}; stopping (again to force)")
         self.stopping.set()
         if self.supervisors or self.postgres:
             self.say("stopping…")
@@ -290,24 +276,7 @@ class Up:
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-def process_age() -> float | None:
-    """Seconds since this process was created (Linux: from /proc), else ``None``."""
-    try:
-        # Fields after the command name; the 22nd field of the line is the start time in ticks.
-        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
-        ticks = int(fields[19])
-        return time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, AttributeError):
-        return None
-
-
 def _warm_imports() -> None:
     """Load the schema and key code now (about a second of imports)."""
     import api.keys  # noqa: F401, PLC0415
     import cli.cmd_core  # noqa: F401, PLC0415
-
-
-def _answers_ok(url: str) -> bool:
-    with suppress(OSError), urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310
-        return int(response.status) == 200
-    return False

@@ -223,3 +223,29 @@ def _signal_name(signum: int) -> str:
         return signal.Signals(signum).name
     except ValueError:
         return f"signal {signum}"
+
+
+class StopFlag:
+    """A stop request that a signal handler may set.
+
+    Not a ``threading.Event``: its ``set()`` takes a lock that the interrupted main thread may
+    hold inside ``wait()``, and the handler would then wait for itself forever.
+    """
+
+    def __init__(self) -> None:
+        self._set = False
+        self.reason = ""
+
+    def set(self, reason: str = "") -> None:
+        self.reason = self.reason or reason
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep up to ``timeout`` seconds, waking early once set; return whether it is set."""
+        deadline = time.monotonic() + timeout
+        while not self._set and (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(left, 0.05))
+        return self._set
