@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     api_ready_max_lag_seconds: float = Field(
         default=30.0, ge=0, description="/readyz fails when a projection lags more than this."
     )
+    api_min_position_wait_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="How long a read with min_position waits."
+    )
 
 
 @lru_cache(maxsize=1)

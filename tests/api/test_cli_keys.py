@@ -1,57 +1,68 @@
-"""``tenant-registry api-keys``: the secret alone on the last line; list; revoke by name."""
+"""``tenant-registry api-keys``: the secret alone on the last line; list; revoke by name.
+
+In-process (``cli.main.main``) for speed; the console script itself is exercised by the
+``serve`` test in ``test_outage.py``.
+"""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
+import logging
+from collections.abc import Callable, Iterator
 
+import pytest
 from fastapi.testclient import TestClient
 
-from common.settings import Settings
+from cli.main import main
+from common.settings import Settings, get_settings
 from tests.api.conftest import bearer
 
-#: The console script (``python -m cli.main`` would load ``cli.main`` twice).
-CLI = str(Path(sys.executable).with_name("tenant-registry"))
+Cli = Callable[..., tuple[int, str, str]]
 
 
-def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url}
-    return subprocess.run(
-        [CLI, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+@pytest.fixture
+def cli(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Iterator[Cli]:
+    """``cli("api-keys", "list")`` -> (exit code, stdout, stderr), on the test's database."""
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    get_settings.cache_clear()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level  # main() installs its own log handler
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    yield run
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    get_settings.cache_clear()
 
 
-def test_create_list_revoke_round_trip(settings: Settings, client: TestClient) -> None:
-    created = _cli(settings, "api-keys", "create", "--name", "billing", "--scopes", "tenants:read")
-    assert created.returncode == 0, created.stderr
-    secret = created.stdout.splitlines()[-1]  # what `tail -n 1` gives a script
+def test_create_list_revoke_round_trip(cli: Cli, client: TestClient) -> None:
+    code, out, _ = cli("api-keys", "create", "--name", "billing", "--scopes", "tenants:read")
+    assert code == 0
+    secret = out.splitlines()[-1]  # what `tail -n 1` gives a script
     assert secret.strip() == secret and " " not in secret
     assert client.get("/v1/stats", headers=bearer(secret)).status_code == 200
 
-    listed = _cli(settings, "api-keys", "list")
-    assert listed.returncode == 0
-    assert "billing" in listed.stdout and "tenants:read" in listed.stdout
-    assert secret.partition(".")[2] not in listed.stdout
+    code, out, _ = cli("api-keys", "list")
+    assert code == 0
+    assert "billing" in out and "tenants:read" in out
+    assert secret.partition(".")[2] not in out
 
-    revoked = _cli(settings, "api-keys", "revoke", "billing")
-    assert revoked.returncode == 0, revoked.stderr
-    again = _cli(settings, "api-keys", "revoke", "billing")
-    assert again.returncode != 0
-    assert "no active API key named 'billing'" in again.stderr
-    assert "Traceback" not in again.stderr
+    assert cli("api-keys", "revoke", "billing")[0] == 0
+    code, _, err = cli("api-keys", "revoke", "billing")
+    assert code != 0
+    assert "no active API key named 'billing'" in err
+    assert "Traceback" not in err
 
 
-def test_unknown_scope_is_refused_with_the_valid_ones(settings: Settings) -> None:
-    result = _cli(settings, "api-keys", "create", "--name", "x", "--scopes", "tenants:read,root")
-    assert result.returncode != 0
-    assert "unknown scope(s) root" in result.stderr
-    assert "tenants:write" in result.stderr  # the valid names are listed
-    assert result.stdout == ""
-    assert "Traceback" not in result.stderr
+def test_unknown_scope_is_refused_with_the_valid_ones(cli: Cli) -> None:
+    code, out, err = cli("api-keys", "create", "--name", "x", "--scopes", "tenants:read,root")
+    assert code != 0
+    assert "unknown scope(s) root" in err
+    assert "tenants:write" in err  # the valid names are listed
+    assert out == ""
+    assert "Traceback" not in err

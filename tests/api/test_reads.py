@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 from uuid import uuid4
 
 import pytest
 from fastapi.testclient import TestClient
 
+from api.app import create_app
 from common.clock import FrozenClock
 from common.settings import Settings
 from tests.api.conftest import Headers, command, project, purge, register
@@ -82,11 +84,15 @@ def test_min_position_waits_for_the_read_side(
 
 
 def test_min_position_the_read_side_does_not_reach_answers_503_lagging(
-    client: TestClient, admin: Headers
+    admin: Headers, settings: Settings, clock: FrozenClock
 ) -> None:
-    created = client.post("/v1/tenants", json={"slug": "acme", "name": "Acme"}, headers=admin)
-    position = created.headers["x-event-position"]  # never projected: no projector runs here
-    response = client.get("/v1/stats", params={"min_position": position}, headers=admin)
+    impatient = settings.model_copy(update={"api_min_position_wait_seconds": 0.3})
+    with TestClient(create_app(impatient, clock)) as client:
+        created = client.post("/v1/tenants", json={"slug": "acme", "name": "Acme"}, headers=admin)
+        position = created.headers["x-event-position"]  # never projected: no projector here
+        started = time.monotonic()
+        response = client.get("/v1/stats", params={"min_position": position}, headers=admin)
+        assert time.monotonic() - started >= 0.3  # it did wait
     assert response.status_code == 503
     assert response.json()["type"].endswith("/projection-lagging")
     assert response.headers["retry-after"] == "1"
