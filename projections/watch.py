@@ -2,8 +2,9 @@
 
 One listener thread per :class:`~projections.queries.ReadModel` holds a LISTEN connection and
 wakes every waiter at once, so many concurrent ``min_position`` reads cost one connection.
-Waiters also re-check the tracking row now and then, so a lost notification (a reconnect in
-between) costs at most :data:`RECHECK_SECONDS`, never the whole timeout.
+The tracking row is the truth: a notification that does not already show the position wakes
+waiters to read it again. Waiters also re-read it now and then, so a lost notification (a
+reconnect in between) costs at most :data:`RECHECK_SECONDS`, never the whole timeout.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ class PositionWatcher:
     def __init__(self, settings: Settings, read_position: Callable[[], int]) -> None:
         self._settings = settings
         self._read_position = read_position
-        self._seen = 0
+        self._heard = 0  # notifications received so far
+        self._announced = 0  # the position in the latest one
         self._cond = threading.Condition()
         self._listening = threading.Event()
         self._stop = threading.Event()
@@ -41,21 +43,26 @@ class PositionWatcher:
 
     def wait_for(self, position: int, timeout: float) -> bool:
         """True once the projection reached ``position``; False after ``timeout`` seconds."""
-        if self._seen >= position:
-            return True
+        if self._read_position() >= position:
+            return True  # the common case: no listener needed
         deadline = time.monotonic() + timeout
         self._ensure_started(deadline)
         while True:
-            # Read after LISTEN is in place: a commit after this read is announced to us.
-            self._advance(self._read_position())
-            remaining = deadline - time.monotonic()
             with self._cond:
-                if self._cond.wait_for(
-                    lambda: self._seen >= position, min(max(remaining, 0), RECHECK_SECONDS)
-                ):
+                heard = self._heard
+            # Read after LISTEN is in place: a commit after this read is announced to us.
+            if self._read_position() >= position:
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            with self._cond:
+                self._cond.wait_for(
+                    lambda heard=heard: self._heard != heard,  # type: ignore[misc]
+                    min(remaining, RECHECK_SECONDS),
+                )
+                if self._heard != heard and self._announced >= position:
                     return True
-            if time.monotonic() >= deadline:
-                return self._read_position() >= position
 
     def close(self) -> None:
         """Stop the listener thread."""
@@ -63,11 +70,11 @@ class PositionWatcher:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def _advance(self, position: int) -> None:
+    def _announce(self, position: int) -> None:
         with self._cond:
-            if position > self._seen:
-                self._seen = position
-                self._cond.notify_all()
+            self._heard += 1
+            self._announced = position
+            self._cond.notify_all()
 
     def _ensure_started(self, deadline: float) -> None:
         with self._start_lock:
@@ -99,4 +106,4 @@ class PositionWatcher:
         while not self._stop.is_set():
             for notify in conn.notifies(timeout=1.0):
                 if notify.payload.isdigit():
-                    self._advance(int(notify.payload))
+                    self._announce(int(notify.payload))
