@@ -28,11 +28,14 @@ from api.routers.common import (
     problems,
     wait_for_read,
 )
+from domain.validation import PLAN
 from projections.queries import InvalidCursor
 
 router = APIRouter(prefix="/v1/tenants", tags=["tenants"])
 
 TenantId = Annotated[UUID, Path(description="The tenant's id.")]
+#: PostgreSQL text cannot hold U+0000: a search for it is refused (422), not a 500.
+NO_NUL = r"^[^\x00]*$"
 
 _COMMAND_DOCS = {
     "activate": "Payment confirmed: `trial`, `grace` or `paused` become `active` "
@@ -89,10 +92,16 @@ def list_tenants(
     ctx: Ctx,
     _key: Reader,
     status: Annotated[StatusName | None, Query(description="Only this status.")] = None,
-    plan: Annotated[str | None, Query(max_length=40, description="Only this plan.")] = None,
+    plan: Annotated[
+        str | None, Query(max_length=40, pattern=PLAN.pattern, description="Only this plan.")
+    ] = None,
     q: Annotated[
         str | None,
-        Query(max_length=200, description="Name contains (any case) or slug starts with."),
+        Query(
+            max_length=200,
+            pattern=NO_NUL,
+            description="Name contains (any case) or slug starts with.",
+        ),
     ] = None,
     include_deleted: Annotated[bool, Query(description="Include soft-deleted tenants.")] = False,
     limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
