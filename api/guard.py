@@ -1,8 +1,11 @@
 """The API's front door, as plain ASGI: body limits, media type, authentication, last resort.
 
+Every request's headers are bounded (431: uvicorn's default parser has no limit of its own).
 For a request that matches a route it checks, in this order: the body size (413, from
-``Content-Length`` and again while streaming), the body's media type (415), and on ``/v1``
-the API key (401). It keeps the body so the idempotency fingerprint can hash the bytes the
+``Content-Length`` and again while streaming), the body's media type (415), that the body is
+JSON without repeated keys (422: a repeated key is read differently by different parsers, so
+an upstream check could pass a value the registry never sees), and on ``/v1`` the API key
+(401). It keeps the body so the idempotency fingerprint can hash the bytes the
 client sent. Requests that match no route go straight to the router (a problem 404 or 405,
 with or without a key). Whatever escapes the app becomes a problem response: no traceback
 reaches a client or the logs.
@@ -10,6 +13,7 @@ reaches a client or the logs.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -20,11 +24,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.context import ApiContext
 from api.keys import ApiKey
-from api.problems import ProblemError, to_problem
+from api.problems import ProblemError, to_problem, validation_problem
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
+#: Header limits (names and values): generous for any real client, small for the process.
+MAX_HEADER_BYTES = 16 * 1024
+MAX_HEADERS = 100
 BODY_SCOPE_KEY = "tenant_registry.body"
 API_KEY_SCOPE_KEY = "tenant_registry.api_key"
 _BODY_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
@@ -34,6 +41,40 @@ def _too_large() -> ProblemError:
     return ProblemError(
         413, "payload-too-large", f"request bodies are limited to {MAX_BODY_BYTES} bytes"
     )
+
+
+def _check_headers(scope: Scope) -> None:
+    headers = scope.get("headers", [])
+    size = sum(len(name) + len(value) for name, value in headers)
+    if size > MAX_HEADER_BYTES or len(headers) > MAX_HEADERS:
+        raise ProblemError(
+            431,
+            "request-header-fields-too-large",
+            f"headers are limited to {MAX_HEADERS} fields and {MAX_HEADER_BYTES} bytes",
+        )
+
+
+class _RepeatedKey(ValueError):
+    """A JSON object names the same key twice."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        msg = "repeated key"
+        raise _RepeatedKey(msg)
+    return document
+
+
+def _check_json(body: bytes) -> None:
+    """422 for a body that is not JSON (bad UTF-8, too deep, digits past Python's limit, …)
+    or that repeats a key; the route parses it again, knowing it is sound."""
+    try:
+        json.loads(body, object_pairs_hook=_unique_keys)
+    except _RepeatedKey:
+        raise validation_problem([("body", "repeats a key in an object")]) from None
+    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise validation_problem([("body", "is not valid JSON")]) from None
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -64,6 +105,7 @@ class RequestGuard:
             await send(message)
 
         try:
+            _check_headers(scope)
             route = self._match(scope)
             if route is not None:
                 scope["route"] = route  # the metrics label even requests refused here
@@ -115,6 +157,8 @@ class RequestGuard:
         body = b"".join(chunks)
         if body and not _is_json(headers.get("content-type")):
             raise ProblemError(415, "unsupported-media-type", "send the body as application/json")
+        if body:
+            _check_json(body)
         scope[BODY_SCOPE_KEY] = body
         return _replay(body, receive)
 
