@@ -23,14 +23,14 @@ def test_projector_killed_mid_catch_up_resumes_to_a_table_equal_to_a_rebuild(
 ) -> None:
     seed_events(registry, 4_000, seed=7)
     head = registry.head()
-    first = projectors.start(settings, "--batch-size", "30")
+    first = projectors.start(settings, "--batch-size", "100")
     wait_until(lambda: tracked_position(settings) > head // 5, 60, "the projector to progress")
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
     killed_at = tracked_position(settings)
     assert 0 < killed_at < head, "the kill should land in the middle of the catch-up"
 
-    projectors.start(settings, "--batch-size", "30")
+    projectors.start(settings, "--batch-size", "100")
     wait_until(lambda: tracked_position(settings) == head, 90, "the restarted projector")
     resumed = table_snapshot(settings)
 
