@@ -44,19 +44,30 @@ def _one(conn: psycopg.Connection[Any], query: sql.Composed, *params: Any) -> in
     return int(row[0]) if row and row[0] is not None else 0
 
 
-def store_counts(settings: Settings) -> StoreCounts:
-    """The sizes of the store, the idempotency records and the read table."""
-    schema = settings.db_schema
-    count = sql.SQL("SELECT count(*) FROM {}")
-    with psycopg.connect(settings.database_url) as conn:
-        events = sql.Identifier(schema, EVENTS_TABLE)
-        return StoreCounts(
-            head=_one(conn, sql.SQL("SELECT max(notification_id) FROM {}").format(events)),
-            events=_one(conn, count.format(events)),
-            idempotency_records=_one(conn, count.format(sql.Identifier(schema, IDEMPOTENCY_TABLE))),
-            tombstones=_one(conn, count.format(sql.Identifier(schema, TOMBSTONES_TABLE))),
-            read_rows=_one(conn, count.format(sql.Identifier(schema, TENANTS))),
-        )
+def _counts_query(settings: Settings) -> sql.Composed:
+    def table(name: str) -> sql.Identifier:
+        return sql.Identifier(settings.db_schema, name)
+
+    return sql.SQL(
+        "SELECT (SELECT coalesce(max(notification_id), 0) FROM {e}), (SELECT count(*) FROM {e}),"
+        " (SELECT count(*) FROM {i}), (SELECT count(*) FROM {t}), (SELECT count(*) FROM {r})"
+    ).format(
+        e=table(EVENTS_TABLE),
+        i=table(IDEMPOTENCY_TABLE),
+        t=table(TOMBSTONES_TABLE),
+        r=table(TENANTS),
+    )
+
+
+def store_counts(settings: Settings, conn: psycopg.Connection[Any] | None = None) -> StoreCounts:
+    """The sizes of the store, the idempotency records and the read table (on ``conn`` if
+    given, else on a connection of its own)."""
+    if conn is None:
+        with psycopg.connect(settings.database_url, autocommit=True) as own:
+            return store_counts(settings, own)
+    row = conn.execute(_counts_query(settings)).fetchone()
+    assert row is not None
+    return StoreCounts(*(int(value) for value in row))
 
 
 def projected_position(settings: Settings) -> int:
