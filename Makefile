@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml requirements.lock
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/tenant-registry demo
+	$(BIN)/tenant-registry up
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
