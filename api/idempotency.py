@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import random
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -38,6 +39,8 @@ RETENTION = timedelta(hours=24)
 #: How long a running claim blocks its key if its process never finishes it.
 LEASE = timedelta(seconds=60)
 MAX_KEY_LENGTH = 255
+#: Share of claims that also delete expired records (a few hundred rows at most each time).
+EXPIRE_EVERY = 1 / 256
 
 ConnectionSource = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
 
@@ -100,12 +103,18 @@ class IdempotencyStore:
             "DELETE FROM {} WHERE api_key = %s AND key = %s AND state = 'running'"
             " AND lease_until = %s"
         ).format(records)
+        self._sql_expire = sql.SQL(
+            "DELETE FROM {t} WHERE ctid = ANY(ARRAY("
+            "SELECT ctid FROM {t} WHERE created_at <= %s AND lease_until < %s LIMIT %s))"
+        ).format(t=records)
 
     def claim(
         self, connection: ConnectionSource, api_key: str, key: str, print_: bytes
     ) -> Claim | Replay:
         """Claim ``key`` for this request, or say what to answer instead."""
         self._release_orphans(connection)
+        if random.random() < EXPIRE_EVERY:  # noqa: S311 - spreading chores, not secrets
+            self.expire(connection)
         for _ in range(5):
             now = self._clock.now()
             params = {
@@ -159,6 +168,17 @@ class IdempotencyStore:
         # DivisionByZero: the lease expired and a retry took the key over; it answers for it.
         with connection() as conn, contextlib.suppress(psycopg.errors.DivisionByZero):
             conn.execute(statement, params)
+
+    def expire(self, connection: ConnectionSource, limit: int = 1_000) -> int:
+        """Delete up to ``limit`` records past their 24 hours; return how many went.
+
+        Claims already ignore (and overwrite) such records; this keeps the table from growing
+        without bound. Claims run it now and then, so no scheduled job is needed.
+        """
+        now = self._clock.now()
+        with connection() as conn:
+            cursor = conn.execute(self._sql_expire, (now - RETENTION, now, limit))
+            return cursor.rowcount
 
     def release(self, connection: ConnectionSource, claim: Claim) -> None:
         """Give the key up: the request ended before reaching the command (or failed in it).

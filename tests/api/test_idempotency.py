@@ -179,3 +179,16 @@ def test_key_still_running_answers_409_in_progress(
         assert response.headers["retry-after"] == "1"
         store.release(lambda: nullcontext(conn), claim)
     assert client.post("/v1/tenants", content=body, headers=headers).status_code == 201
+
+
+def test_expired_records_are_deleted_and_fresh_ones_kept(
+    client: TestClient, admin: Headers, settings: Settings, clock: FrozenClock
+) -> None:
+    assert _post(client, admin, "old").status_code == 201
+    clock.advance(timedelta(hours=23))
+    assert _post(client, admin, "young", {"slug": "bravo", "name": "Bravo"}).status_code == 201
+    clock.advance(timedelta(hours=2))  # "old" is 25 h old now, "young" 2 h
+    store = IdempotencyStore(settings, clock)
+    with psycopg.connect(settings.database_url, autocommit=True, row_factory=dict_row) as conn:
+        assert store.expire(lambda: nullcontext(conn)) == 1
+    assert [r["key"] for r in _records(settings)] == ["young"]
