@@ -30,9 +30,6 @@ EventType = Literal[
     "TenantGraceExpired",
     "TenantPurged",
 ]
-CommandName = Literal[
-    "activate", "start-grace", "pause", "cancel", "reactivate", "delete", "restore"
-]
 
 _REASON = Field(
     None, description="Why (recorded on the event); at most 500 characters.", examples=["paid"]
