@@ -4,4 +4,5 @@ import sys
 
 from bench.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # seeding processes re-import this module (spawn)
+    sys.exit(main())

@@ -23,7 +23,15 @@ def test_quick_bench_writes_a_table_with_a_figure_per_row(tmp_path: Path) -> Non
         }
     )
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--no-anchors", "--only", "loading,sweep"],
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--quick",
+            "--no-anchors",
+            "--only",
+            "loading,catch-up,sweep",
+        ],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -36,6 +44,7 @@ def test_quick_bench_writes_a_table_with_a_figure_per_row(tmp_path: Path) -> Non
     results = json.loads((tmp_path / "latest.json").read_text())
     scenarios = [row["scenario"] for row in results["rows"]]
     assert any(s.startswith("load a tenant") for s in scenarios)
+    assert any(s.startswith("projection catch-up") for s in scenarios)
     assert any(s.startswith("sweep of 2,000 due trials") for s in scenarios)
     assert all(row["figure"] is not None for row in results["rows"])
     assert (tmp_path / "latest.md").read_text().startswith("# Benchmark")
