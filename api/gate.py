@@ -75,9 +75,11 @@ class DatabaseGate:
         """A request just failed to reach the database: probe on the next check.
 
         Not a verdict by itself: a lock timeout is an "operational" error too, and must not
-        close the gate while the database is fine.
+        close the gate while the database is fine. While the gate is already down, the
+        regular once-a-second probe is enough.
         """
-        self._checked_at = -PROBE_INTERVAL_SECONDS
+        if self._up:
+            self._checked_at = -PROBE_INTERVAL_SECONDS
 
     def close(self) -> None:
         """Close the probe connection."""
