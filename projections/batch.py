@@ -100,7 +100,11 @@ class BatchProjector:
             " last_error = NULL, error_position = NULL WHERE name = %(name)s)"
             " SELECT pg_notify(%(channel)s, %(position)s::text)"
         ).format(tracking)
-        self._sql_async_commit = sql.SQL("SELECT set_config('synchronous_commit', 'off', true)")
+        self._sql_settings = sql.SQL(
+            "SELECT set_config('synchronous_commit', 'off', true),"
+            " set_config('enable_hashjoin', 'off', true),"
+            " set_config('enable_mergejoin', 'off', true)"
+        )
         self._sql_error = sql.SQL(
             "UPDATE {} SET last_error = %s, error_position = %s WHERE name = %s"
         ).format(tracking)
@@ -145,7 +149,9 @@ class BatchProjector:
             return BatchResult(0, scan.after, full=False)
         # Derived data: a crash may lose the newest batches, rows and position together, and
         # they are projected again. Not waiting for the WAL flush saves a disk sync per batch.
-        conn.execute(self._sql_async_commit, prepare=True)
+        # The staged changes join the table through its primary key: a hash join would read
+        # the whole table on every batch (the unanalysed staging table misleads the planner).
+        conn.execute(self._sql_settings, prepare=True)
         if scan.events:
             self._project(conn, scan.events)
         track = {"position": scan.end, "name": self.target.tracking, "channel": self._channel}
