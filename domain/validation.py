@@ -57,7 +57,7 @@ def known_zones() -> frozenset[str]:
 
 
 def check_slug(value: object) -> str | None:
-    if not isinstance(value, str) or not SLUG.match(value):
+    if not isinstance(value, str) or not SLUG.fullmatch(value):
         return (
             "must be 3-63 characters of lower-case letters, digits and hyphens, "
             "starting and ending with a letter or digit"
@@ -85,7 +85,7 @@ def check_timezone(value: object) -> str | None:
 
 
 def check_plan(value: object) -> str | None:
-    if not isinstance(value, str) or not PLAN.match(value):
+    if not isinstance(value, str) or not PLAN.fullmatch(value):
         return "must be 1-40 characters of lower-case letters, digits, '_' and '-'"
     return None
 
@@ -98,12 +98,12 @@ def clean_email(value: object) -> tuple[str | None, str | None]:
     if not isinstance(value, str) or len(value) > 254 or not value.isascii():
         return None, bad
     local, at, domain = value.rpartition("@")
-    if not at or not 1 <= len(local) <= 64 or not _EMAIL_LOCAL.match(local):
+    if not at or not 1 <= len(local) <= 64 or not _EMAIL_LOCAL.fullmatch(local):
         return None, bad
     labels = domain.split(".")
-    if len(labels) < 2 or not _EMAIL_TLD.match(labels[-1]):
+    if len(labels) < 2 or not _EMAIL_TLD.fullmatch(labels[-1]):
         return None, bad
-    if not all(_EMAIL_LABEL.match(label) for label in labels):
+    if not all(_EMAIL_LABEL.fullmatch(label) for label in labels):
         return None, bad
     return f"{local}@{domain.lower()}", None
 
