@@ -237,3 +237,16 @@ def test_command_on_a_purged_tenant_answers_410(
     assert response.json()["type"].endswith("/gone")
     project(settings)
     assert client.get(f"/v1/tenants/{tenant['id']}", headers=admin).status_code == 410
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("plan", "pro\n"), ("contact_email", "ops@acme.example\n"), ("contact_email", "a\n@b.io")],
+)
+def test_a_trailing_newline_does_not_pass_for_a_valid_value(
+    client: TestClient, admin: Headers, field: str, value: str
+) -> None:
+    tenant = register(client, admin, "acme")
+    response = client.patch(f"/v1/tenants/{tenant['id']}", json={field: value}, headers=admin)
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["errors"]] == [field]
