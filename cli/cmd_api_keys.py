@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from api.keys import SCOPES, ApiKeyError, KeyAdmin, parse_scopes
-from cli.main import CliError
+from cli.errors import CliError
 from common.clock import SystemClock
 from common.db import connect
 from common.settings import get_settings

@@ -12,7 +12,7 @@ from dataclasses import asdict
 from types import FrameType
 from typing import Any, TextIO
 
-from cli.main import CliError
+from cli.errors import CliError
 from common.db import connect
 from common.settings import Settings, get_settings
 from projections.batch import DEFAULT_BATCH_SIZE

@@ -9,7 +9,7 @@ from typing import Any
 
 import uvicorn
 
-from cli.main import CliError
+from cli.errors import CliError
 from common.settings import get_settings
 
 

@@ -21,8 +21,9 @@ import psycopg
 
 from cli import datafolder, probes
 from cli.embedded import EmbeddedPostgres, EmbeddedRedis
+from cli.errors import CliError
 from cli.logview import LogSink
-from cli.main import CliError, build_parser
+from cli.main import build_parser
 from cli.supervisor import ChildSpec, StopFlag, Supervisor
 from common.settings import Settings
 

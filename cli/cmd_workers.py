@@ -11,7 +11,7 @@ from typing import Any, cast
 
 import psycopg
 
-from cli.main import CliError
+from cli.errors import CliError
 from common.settings import Settings, get_settings
 from workers.connections import make_redis, redis_problem
 from workers.jobs import run_named_sweep

@@ -16,6 +16,7 @@ import pydantic
 from eventsourcing.persistence import OperationalError as StoreOperationalError
 
 import cli
+from cli.errors import CliError
 from common.logs import configure_logging
 
 log = logging.getLogger("tenant_registry.cli")
@@ -25,10 +26,6 @@ def command_modules() -> list[Any]:
     """Every ``cli.cmd_*`` module; each adds its subcommands with ``register(subparsers)``."""
     names = sorted(m.name for m in pkgutil.iter_modules(cli.__path__) if m.name.startswith("cmd_"))
     return [importlib.import_module(f"cli.{name}") for name in names]
-
-
-class CliError(Exception):
-    """A failure to report in one line on standard error, without a traceback."""
 
 
 def build_parser() -> argparse.ArgumentParser:

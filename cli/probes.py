@@ -10,7 +10,7 @@ import urllib.request
 from contextlib import suppress
 from pathlib import Path
 
-from cli.main import CliError
+from cli.errors import CliError
 
 
 def check_port_free(host: str, port: int) -> None:
