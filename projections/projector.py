@@ -26,6 +26,7 @@ from common.settings import Settings
 from common.tables import EVENTS_CHANNEL
 from projections.batch import DEFAULT_BATCH_SIZE, BatchProjector, BatchResult, Target
 from projections.fold import ProjectionError
+from projections.rebuild import drop_abandoned
 from projections.runner import drain
 from projections.schema import TENANTS
 from projections.status import Heartbeat
@@ -114,6 +115,7 @@ class Projector:
         ahead: psycopg.Connection[Any],
         stop: threading.Event,
     ) -> None:
+        drop_abandoned(work, self.settings)
         self.position = self.batch.position(work)
         self._beat(work, "running", self.position, force=True)
         while not stop.is_set():

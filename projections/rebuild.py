@@ -160,6 +160,23 @@ def _swap(
     return position
 
 
+def drop_abandoned(conn: psycopg.Connection[Any], settings: Settings) -> None:
+    """Drop generations left by a rebuild that died, unless a rebuild is running now.
+
+    A leftover table would keep rows of tenants that are purged later: personal data that
+    the live read side has erased.
+    """
+    row = conn.execute("SELECT pg_try_advisory_lock(%s) AS locked", (REBUILD_LOCK_KEY,)).fetchone()
+    if row is None or not row["locked"]:
+        return
+    try:
+        live = live_generation(conn, settings)
+        if live is not None:
+            _drop_leftovers(conn, settings, live)
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (REBUILD_LOCK_KEY,))
+
+
 def _drop_leftovers(conn: psycopg.Connection[Any], settings: Settings, live: int) -> None:
     """Generations left by a rebuild that died (we hold the lock: none is being built)."""
     for generation in generations(conn, settings):

@@ -5,9 +5,11 @@ from __future__ import annotations
 import signal
 
 from application.registry import TenantRegistry
+from common.db import connect
 from common.settings import Settings
 from projections.queries import ReadModel
 from projections.rebuild import rebuild
+from projections.schema import create_generation, generations
 from tests.projections.conftest import (
     Projectors,
     projector_states,
@@ -39,14 +41,23 @@ def test_projector_killed_mid_catch_up_resumes_to_a_table_equal_to_a_rebuild(
     assert len(resumed[0]) > 300
 
 
+def _generations(settings: Settings) -> list[int]:
+    with connect(settings) as conn:
+        return generations(conn, settings)
+
+
 def test_second_projector_waits_as_standby_and_takes_over(
     settings: Settings, registry: TenantRegistry, read_model: ReadModel, projectors: Projectors
 ) -> None:
     (status,) = read_model.projections()
     assert status.state == "stopped"
+    with connect(settings) as conn:  # what a rebuild that died would leave behind
+        create_generation(conn, settings, 99, indexes=False, trgm=False)
+    assert 99 in _generations(settings)
 
     first = projectors.start(settings)
     wait_until(lambda: projector_states(settings).get(first.pid) == "running", 30, "first up")
+    assert 99 not in _generations(settings), "an abandoned generation keeps no data"
     second = projectors.start(settings)
     wait_until(lambda: projector_states(settings).get(second.pid) == "standby", 30, "standby")
     registry.register(slug="seen-by-first", name="First", actor="test")
