@@ -33,6 +33,9 @@ from projections.watch import PositionWatcher
 __all__ = ["InvalidCursor", "Page", "ProjectionStatus", "ReadModel", "TenantRow"]
 
 _CURSOR_TAG = "c1"
+#: How many tenants a search looks through in list order before it asks the indexes.
+SEARCH_WINDOW = 2_000
+_ORDER = sql.SQL(" ORDER BY created_at DESC, id DESC LIMIT %(limit)s")
 _SWEEP_CONDITIONS = {
     "trials": "status = 'trial' AND deleted_at IS NULL AND trial_ends_at <= %(now)s",
     "grace": "status = 'grace' AND deleted_at IS NULL AND grace_ends_at <= %(now)s",
@@ -85,6 +88,18 @@ class ReadModel:
         cols = sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS)
         self._select = sql.SQL("SELECT {} FROM {} ").format(cols, tenants)
         self._sql_get = self._select + sql.SQL("WHERE id = %s")
+        self._sql_search = sql.SQL(
+            "WITH m AS MATERIALIZED (SELECT id FROM {0} WHERE name ILIKE %(q_name)s"
+            " UNION SELECT id FROM {0} WHERE slug LIKE %(q_slug)s)"
+            " SELECT {1} FROM {0} JOIN m USING (id)"
+        ).format(tenants, cols)
+        # The search window: the head, then a query's own conditions, then the tail.
+        self._sql_window_head = sql.SQL("WITH w AS MATERIALIZED (") + self._select
+        self._sql_window_tail = sql.SQL(
+            " ORDER BY created_at DESC, id DESC LIMIT %(window)s)"
+            " SELECT {} FROM w WHERE name ILIKE %(q_name)s OR slug LIKE %(q_slug)s"
+            " ORDER BY created_at DESC, id DESC LIMIT %(limit)s"
+        ).format(cols)
         self._sql_purged = sql.SQL("SELECT purged_at FROM {} WHERE id = %s").format(
             sql.Identifier(schema, PURGED)
         )
@@ -126,32 +141,52 @@ class ReadModel:
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page:
-        """Tenants newest first (``created_at``, then ``id``), a keyset page at a time."""
-        conditions: list[sql.Composable] = []
-        params: dict[str, Any] = {"limit": limit + 1}
-        if status is not None:
-            conditions.append(sql.SQL("status = %(status)s"))
-            params["status"] = status
-        if plan is not None:
-            conditions.append(sql.SQL("plan = %(plan)s"))
-            params["plan"] = plan
-        if q:
-            conditions.append(sql.SQL("(name ILIKE %(q_name)s OR slug LIKE %(q_slug)s)"))
+        """Tenants newest first (``created_at``, then ``id``), a keyset page at a time.
+
+        ``q`` first looks through the next :data:`SEARCH_WINDOW` tenants in list order (cheap
+        when matches are common); only if that does not fill the page does it find every
+        match through the name (trigram) and slug indexes and sort them (cheap when rare).
+        """
+        where, params = self._conditions(status, plan, include_deleted, cursor)
+        params["limit"] = limit + 1
+        if not q:
+            rows = self._rows(self._select + where + _ORDER, params)
+        else:
             params["q_name"] = f"%{escape_like(q)}%"
             params["q_slug"] = f"{escape_like(q.lower())}%"
+            params["window"] = SEARCH_WINDOW
+            window = self._sql_window_head + where + self._sql_window_tail
+            rows = self._rows(window, params)
+            if len(rows) <= limit:
+                rows = self._rows(self._sql_search + where + _ORDER, params)
+        items = rows[:limit]
+        more = len(rows) > limit
+        next_cursor = encode_cursor(items[-1].created_at, items[-1].id) if more else None
+        return Page(items=items, next_cursor=next_cursor)
+
+    def _rows(self, query: sql.Composed, params: dict[str, Any]) -> builtins.list[TenantRow]:
+        with self._connection() as conn, conn.cursor(row_factory=class_row(TenantRow)) as cur:
+            return cast(
+                builtins.list[TenantRow], cur.execute(query, params, prepare=True).fetchall()
+            )
+
+    def _conditions(
+        self, status: str | None, plan: str | None, include_deleted: bool, cursor: str | None
+    ) -> tuple[sql.Composable, dict[str, Any]]:
+        conditions: list[sql.Composable] = []
+        params: dict[str, Any] = {"status": status, "plan": plan}
+        if status is not None:
+            conditions.append(sql.SQL("status = %(status)s"))
+        if plan is not None:
+            conditions.append(sql.SQL("plan = %(plan)s"))
         if not include_deleted:
             conditions.append(sql.SQL("deleted_at IS NULL"))
         if cursor is not None:
             params["c_at"], params["c_id"] = decode_cursor(cursor)
             conditions.append(sql.SQL("(created_at, id) < (%(c_at)s, %(c_id)s)"))
-        where = sql.SQL("WHERE ") + sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("")
-        query = self._select + where + sql.SQL(" ORDER BY created_at DESC, id DESC LIMIT %(limit)s")
-        with self._connection() as conn, conn.cursor(row_factory=class_row(TenantRow)) as cur:
-            rows = cur.execute(query, params, prepare=True).fetchall()
-        items = rows[:limit]
-        more = len(rows) > limit
-        next_cursor = encode_cursor(items[-1].created_at, items[-1].id) if more else None
-        return Page(items=items, next_cursor=next_cursor)
+        if not conditions:
+            return sql.SQL(""), params
+        return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions), params
 
     def stats(self) -> dict[str, Any]:
         """Counts by status (deleted tenants counted apart, not in ``total``/``by_status``)."""

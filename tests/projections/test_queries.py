@@ -14,7 +14,7 @@ from application.registry import TenantRegistry
 from common.clock import FrozenClock
 from common.settings import Settings
 from domain.errors import TenantGone
-from projections import watch
+from projections import queries, watch
 from projections.queries import InvalidCursor, ReadModel, encode_cursor
 from projections.runner import catch_up
 
@@ -212,3 +212,20 @@ def test_wait_for_position_gives_up_after_its_timeout(
     target = registry.register(slug="never-projected", name="N", actor="test").position
     assert read_model.wait_for_position(target, 0.3) is False
     assert read_model.wait_for_position(0, 0.1) is True
+
+
+@pytest.mark.parametrize("window", [1, 3, 2_000])
+def test_search_pages_are_in_list_order_whatever_path_finds_them(
+    registry: TenantRegistry, clock: FrozenClock, read_model: ReadModel,
+    monkeypatch: pytest.MonkeyPatch, window: int,
+) -> None:  # fmt: skip
+    monkeypatch.setattr(queries, "SEARCH_WINDOW", window)
+    matching = []
+    for i in range(12):
+        clock.advance(timedelta(seconds=1))
+        name = f"Match {i}" if i % 3 else f"Other {i}"
+        tenant_id = _register(registry, f"search-{i:02d}", name)
+        if i % 3:
+            matching.append(tenant_id)
+    catch_up(registry.settings)
+    assert _all_pages(read_model, q="match") == list(reversed(matching))
