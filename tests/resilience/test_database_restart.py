@@ -82,8 +82,11 @@ def test_database_restart_under_load_answers_503_then_recovers_losing_nothing(
     down_at = time.monotonic()
     private_postgres.stop("fast")
     stopped_at = time.monotonic()
+    # New clients keep arriving while the database is down (once the walkers' failures have
+    # told the API: a request let in before that waits for the pool like those in flight).
+    time.sleep(EDGE_SECONDS)
     arrivals = Reader("arrivals", api.url, secret, paths, deadline=stopped_at + DOWN_SECONDS)
-    arrivals.run()  # new clients keep arriving while the database is down
+    arrivals.run()
     private_postgres.start()
     up_at = time.monotonic()
     attempts = sorted([*join_all(clients), *arrivals.attempts], key=lambda a: a.started)
@@ -102,7 +105,7 @@ def test_database_restart_under_load_answers_503_then_recovers_losing_nothing(
 
 def _report(attempts: list[Attempt], down_at: float, stopped_at: float, up_at: float) -> None:
     """The scenario's figures (shown with ``pytest -s``)."""
-    in_flight = [a.ended - a.started for a in attempts if a.started < stopped_at < a.ended]
+    in_flight = [a.ended - a.started for a in attempts if a.started < down_at < a.ended]
     first_after = min((a.ended for a in attempts if a.started >= up_at and _ok(a)), default=-1.0)
     print(  # the figures of this scenario, for the report
         f"\n[database restart] requests={len(attempts)} outcomes={dict(status_counts(attempts))}"
