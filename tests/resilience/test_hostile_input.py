@@ -27,7 +27,7 @@ from application.registry import TenantRegistry
 from common.settings import Settings
 from tests.resilience import rawhttp
 from tests.resilience.checks import projected_position, projector_states, store_counts
-from tests.resilience.conftest import new_database, settings_for
+from tests.resilience.conftest import NO_REDIS_URL, new_database, settings_for
 from tests.resilience.hostile_cases import MARK, Hostile, hostile_requests
 from tests.resilience.stack import Process, Stack, wait_until
 
@@ -63,7 +63,7 @@ class Server:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with new_database() as url:
-        stack = Stack(Path(tmp_path_factory.mktemp("hostile")), url, "redis://127.0.0.1:9/0")
+        stack = Stack(Path(tmp_path_factory.mktemp("hostile")), url, NO_REDIS_URL)
         try:
             secret = stack.create_key("hostile")
             api = stack.serve()
