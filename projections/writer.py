@@ -96,7 +96,10 @@ class TableWriter:
             # Cheap when it exists; a temp table created in a rolled-back batch is gone again.
             create_stage(conn)
             self._copy(conn, self._sql_copy_stage, STAGE_TYPES, changed)
-            updated = conn.execute(self._sql_update, prepare=True).rowcount
+            # Not prepared: a prepared statement without parameters keeps the plan made on
+            # first use (a hash join over the then-empty table), and without an ANALYZE in
+            # between it seq-scans the whole read table for every batch once it has grown.
+            updated = conn.execute(self._sql_update, prepare=False).rowcount
             if updated != len(changed):
                 raise RowCountMismatch(self._mismatched(conn))
         if folded.purged:
