@@ -6,12 +6,14 @@ import argparse
 import os
 import secrets
 import shutil
+import signal
 import sys
 import tempfile
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 from bench import (
     anchors,
@@ -104,8 +106,16 @@ def run_all(ctx: Context, chosen: list[str]) -> None:
             ctx.add(Row(f"{scenario.name} (failed)", None, "", note=first[:200]))
 
 
+def _stop_on_signal(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(list(sys.argv[1:] if argv is None else argv))
+    # Also when started in the background (SIGINT ignored): stop cleanly, children and
+    # scratch database included.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _stop_on_signal)
     admin_url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/9")
     load_at_start = list(os.getloadavg())

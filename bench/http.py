@@ -169,7 +169,10 @@ def run_min_position(ctx: Context) -> None:
     waits: list[float] = []
     waited = 0
     with LandingLog(ctx.settings).running() as landing:
+        deadline = time.monotonic() + ctx.size(60, 15)
         for n in range(ctx.size(300, 40)):
+            if time.monotonic() > deadline:
+                break
             command = "pause" if n % 2 == 0 else "activate"
             path = f"/v1/tenants/{tenant_id}"
             _, headers, _ = _request(conn, "POST", f"{path}/{command}", key, b"{}")
