@@ -22,27 +22,52 @@ from common.logs import configure_logging
 log = logging.getLogger("tenant_registry.cli")
 
 
-def command_modules() -> list[Any]:
-    """Every ``cli.cmd_*`` module; each adds its subcommands with ``register(subparsers)``."""
-    names = sorted(m.name for m in pkgutil.iter_modules(cli.__path__) if m.name.startswith("cmd_"))
+#: Which module registers each command, so a process imports only what its command needs
+#: (``project`` need not load FastAPI and RQ; every child of ``up`` starts faster). A test
+#: checks this against what the modules really register.
+COMMAND_MODULE = {
+    "migrate": "cmd_core",
+    "demo": "cmd_core",
+    "serve": "cmd_serve",
+    "api-keys": "cmd_api_keys",
+    "project": "cmd_projections",
+    "projections": "cmd_projections",
+    "worker": "cmd_workers",
+    "scheduler": "cmd_workers",
+    "sweep": "cmd_workers",
+    "up": "cmd_up",
+}
+
+
+def command_modules(command: str | None = None) -> list[Any]:
+    """The module of ``command``, or every ``cli.cmd_*`` module (each has ``register``)."""
+    if command in COMMAND_MODULE:
+        names = [COMMAND_MODULE[command]]
+    else:
+        names = sorted(
+            m.name for m in pkgutil.iter_modules(cli.__path__) if m.name.startswith("cmd_")
+        )
     return [importlib.import_module(f"cli.{name}") for name in names]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The CLI's parser: for one ``command`` only, or (by default) for all of them."""
     parser = argparse.ArgumentParser(
         prog="tenant-registry",
         description="The Tenant Registry: tenants, their lifecycle and history.",
     )
     parser.add_argument("--log-level", default=os.environ.get("TENANT_REGISTRY_LOG_LEVEL", "INFO"))
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in command_modules():
+    for module in command_modules(command):
         module.register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    first = arguments[0] if arguments else None
+    parser = build_parser(first)
+    args = parser.parse_args(arguments)
     configure_logging(args.log_level.upper())
     try:
         return int(args.handler(args))
