@@ -105,8 +105,11 @@ class BatchProjector:
             " set_config('enable_hashjoin', 'off', true),"
             " set_config('enable_mergejoin', 'off', true)"
         )
+        # An upsert: the failing batch may have been the first, whose tracking row was
+        # created in the transaction that just rolled back.
         self._sql_error = sql.SQL(
-            "UPDATE {} SET last_error = %s, error_position = %s WHERE name = %s"
+            "INSERT INTO {} (name, last_error, error_position) VALUES (%(name)s, %(e)s, %(p)s)"
+            " ON CONFLICT (name) DO UPDATE SET last_error = %(e)s, error_position = %(p)s"
         ).format(tracking)
 
     def run_batch(self, conn: psycopg.Connection[Any]) -> BatchResult:
@@ -187,7 +190,9 @@ class BatchProjector:
 
     def record_error(self, conn: psycopg.Connection[Any], error: str, position: int) -> None:
         """Note why progress stopped, for ``projections status`` (own transaction)."""
-        conn.execute(self._sql_error, (error[:2000], position, self.target.tracking))
+        conn.execute(
+            self._sql_error, {"name": self.target.tracking, "e": error[:2000], "p": position}
+        )
 
     def _decode(self, values: Sequence[Any]) -> StoredTenantEvent:
         try:

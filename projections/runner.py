@@ -35,6 +35,8 @@ def drain(
     ``projections status``), logged with its position, and raised.
     """
     total = 0
+    position = 0
+    scan: Scan | None = None
     ahead: Future[Scan] | None = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="scan-ahead") as pool:
         while True:
@@ -51,6 +53,19 @@ def drain(
             except ProjectionError as exc:
                 _stopped(conn, projector, exc)
                 raise
+            except (psycopg.OperationalError, psycopg.InterfaceError):
+                raise  # the database went away: the caller reconnects
+            except psycopg.Error as exc:
+                # The database refused the batch's rows (e.g. text jsonb cannot hold): that is
+                # data the projection cannot apply, not an outage; stop loudly at the batch.
+                first = scan.events[0] if scan is not None and scan.events else None
+                failure = ProjectionError(
+                    first.position if first else position + 1,
+                    first.tenant_id if first else None,
+                    f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+                )
+                _stopped(conn, projector, failure)
+                raise failure from exc
             total += result.events
             if on_batch is not None:
                 on_batch(result)

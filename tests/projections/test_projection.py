@@ -152,3 +152,31 @@ def test_an_event_that_cannot_be_projected_stops_progress_and_says_where(
     with pytest.raises(ProjectionError):
         catch_up(settings, batch_size=1)
     assert tracked_position(settings) == reached
+
+
+def test_rows_the_database_refuses_stop_progress_instead_of_looking_like_an_outage(
+    settings: Settings, registry: TenantRegistry, read_model: ReadModel, clock: FrozenClock
+) -> None:
+    # An event stored before validation refused NUL: jsonb cannot hold U+0000.
+    tenant = Tenant._create(
+        Tenant.Registered,
+        id=uuid4(),
+        timestamp=clock.now(),
+        actor="test",
+        reason=None,
+        slug="nul-meta",
+        name="Nul",
+        timezone="UTC",
+        plan="standard",
+        contact_email=None,
+        metadata={"k": "a\x00b"},
+        trial_ends_at=clock.now(),
+    )
+    bad = registry._save(tenant)
+
+    with pytest.raises(ProjectionError) as error:
+        catch_up(settings)
+    assert (error.value.position, error.value.tenant_id) == (bad, tenant.id)
+    (status,) = read_model.projections()
+    assert status.last_error is not None
+    assert "UntranslatableCharacter" in status.last_error or "\\u0000" in status.last_error
