@@ -60,8 +60,10 @@ def run_wrk(
     ]
     api = ctx.services.api
     assert api is not None
+    cpu_before = api.cpu_seconds()
     with RssSampler(api) as sampler:
         out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
+    api_cpu = api.cpu_seconds() - cpu_before
     ctx.api_peak_rss_mib = max(ctx.api_peak_rss_mib, sampler.peak_mib)
     line = next((x for x in out.splitlines() if x.startswith("BENCH_JSON ")), None)
     if line is None:
@@ -69,6 +71,7 @@ def run_wrk(
         raise RuntimeError(msg)
     summary: dict[str, Any] = json.loads(line.removeprefix("BENCH_JSON "))
     summary["rate"] = summary["requests"] / (summary["duration_us"] / 1e6)
+    summary["api_cpu_ms_per_request"] = api_cpu / max(summary["requests"], 1) * 1000
     return summary
 
 
@@ -82,9 +85,10 @@ def _rows(
     anchor: str | None = None,
 ) -> None:
     errors = summary["non_2xx"] + summary["socket_errors"]
-    note = f"p50 {summary['p50_us'] / 1000:.1f} ms; {summary['requests']:,} requests" + (
-        f"; {errors} errors/non-2xx" if errors else ""
-    )
+    note = (
+        f"p50 {summary['p50_us'] / 1000:.1f} ms; {summary['requests']:,} requests; API CPU"
+        f" {summary['api_cpu_ms_per_request']:.2f} ms/request"
+    ) + (f"; {errors} errors/non-2xx" if errors else "")
     ctx.add(
         Row(
             f"{name}: throughput",

@@ -93,6 +93,21 @@ class Child:
                 continue
         return total
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the process and its live descendants so far."""
+        total = 0.0
+        try:
+            procs = [self.process, *self.process.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return 0.0
+        for proc in procs:
+            try:
+                times = proc.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
+
     def alive(self) -> bool:
         return self.popen.poll() is None
 
