@@ -13,27 +13,7 @@ from uuid import UUID
 import orjson
 
 from application.events import RecordedEvent
-
-TENANT_FIELDS: tuple[str, ...] = (
-    "id",
-    "slug",
-    "name",
-    "timezone",
-    "plan",
-    "contact_email",
-    "metadata",
-    "status",
-    "created_at",
-    "updated_at",
-    "trial_ends_at",
-    "grace_ends_at",
-    "activated_at",
-    "paused_at",
-    "cancelled_at",
-    "deleted_at",
-    "purge_after",
-    "version",
-)
+from domain.tenant import TENANT_FIELDS
 
 
 class TenantLike(Protocol):

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import errno
-import socket
 from typing import Any
 
 import uvicorn
 
 from cli.errors import CliError
+from cli.probes import check_port_free
 from common.settings import get_settings
 
 
@@ -28,7 +27,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         msg = "--workers must be at least 1"
         raise CliError(msg)
     get_settings()  # refuse bad configuration before binding anything
-    _check_port_free(args.host, args.port)
+    check_port_free(args.host, args.port)
     # An import string and a factory: every worker process builds its own app (and pools)
     # after the fork. Nothing connects at start, so serve comes up while PostgreSQL is down.
     uvicorn.run(
@@ -42,15 +41,3 @@ def cmd_serve(args: argparse.Namespace) -> int:
         proxy_headers=False,
     )
     return 0
-
-
-def _check_port_free(host: str, port: int) -> None:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            reason = "is already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
-            msg = f"cannot listen on {host}:{port}: {reason}"
-            raise CliError(msg) from None

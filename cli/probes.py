@@ -3,6 +3,7 @@ how long has this process been running."""
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import time
@@ -21,7 +22,8 @@ def check_port_free(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            msg = f"cannot listen on {host}:{port}: {exc.strerror}"
+            reason = "is already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+            msg = f"cannot listen on {host}:{port}: {reason}"
             raise CliError(msg) from None
 
 

@@ -41,6 +41,28 @@ COMMANDS: tuple[str, ...] = (
     "restore",
 )
 
+#: The fields of a tenant as the outside world sees it (SPEC §2), in a stable order.
+TENANT_FIELDS: tuple[str, ...] = (
+    "id",
+    "slug",
+    "name",
+    "timezone",
+    "plan",
+    "contact_email",
+    "metadata",
+    "status",
+    "created_at",
+    "updated_at",
+    "trial_ends_at",
+    "grace_ends_at",
+    "activated_at",
+    "paused_at",
+    "cancelled_at",
+    "deleted_at",
+    "purge_after",
+    "version",
+)
+
 PROFILE_FIELDS: tuple[str, ...] = ("name", "timezone", "plan", "contact_email", "metadata")
 
 GRACE_EXPIRED_REASON = "grace_expired"

@@ -19,6 +19,7 @@ from psycopg import sql
 
 from common.db import connect
 from common.settings import Settings
+from domain.tenant import TENANT_FIELDS
 
 log = logging.getLogger(__name__)
 
@@ -33,26 +34,7 @@ STATUS = "projection_status"
 _GENERATION = re.compile(r"^tenants_g(\d+)$")
 
 #: Columns of the read table, in the order of the view and of ``TenantRow``.
-COLUMNS: tuple[str, ...] = (
-    "id",
-    "slug",
-    "name",
-    "timezone",
-    "plan",
-    "contact_email",
-    "metadata",
-    "status",
-    "created_at",
-    "updated_at",
-    "trial_ends_at",
-    "grace_ends_at",
-    "activated_at",
-    "paused_at",
-    "cancelled_at",
-    "deleted_at",
-    "purge_after",
-    "version",
-)
+COLUMNS: tuple[str, ...] = TENANT_FIELDS
 
 #: PostgreSQL types of :data:`COLUMNS` (binary COPY needs them).
 COLUMN_TYPES: tuple[str, ...] = (
