@@ -104,6 +104,7 @@ def run_all(ctx: Context, chosen: list[str]) -> None:
             traceback.print_exc(file=sys.stderr)
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             ctx.add(Row(f"{scenario.name} (failed)", None, "", note=first[:200]))
+    http.run_api_memory(ctx)
 
 
 def _stop_on_signal(signum: int, frame: FrameType | None) -> None:
