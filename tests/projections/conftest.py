@@ -20,7 +20,7 @@ from common.clock import FrozenClock
 from common.settings import Settings
 from domain.tenant import Tenant
 from projections.queries import ReadModel, TenantRow
-from projections.schema import COLUMNS, PURGED, STATUS, TENANTS, TRACKING
+from projections.schema import COLUMNS, PURGED, TENANTS, TRACKING
 
 CLI = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "tenant-registry")
 
@@ -81,17 +81,6 @@ def tracked_position(settings: Settings, name: str = TENANTS) -> int:
             (name,),
         ).fetchone()
     return 0 if row is None else int(row[0])
-
-
-def projector_states(settings: Settings) -> dict[int, str]:
-    """pid -> reported state of every projector process that reported recently."""
-    with psycopg.connect(settings.database_url) as conn:
-        rows = conn.execute(
-            sql.SQL(
-                "SELECT pid, state FROM {} WHERE last_seen > now() - interval '10 seconds'"
-            ).format(sql.Identifier(settings.db_schema, STATUS))
-        ).fetchall()
-    return {int(pid): str(state) for pid, state in rows}
 
 
 def head(registry: TenantRegistry) -> int:

@@ -12,11 +12,11 @@ from projections.rebuild import rebuild
 from projections.schema import create_generation, generations
 from tests.projections.conftest import (
     Projectors,
-    projector_states,
     table_snapshot,
     tracked_position,
     wait_until,
 )
+from tests.support.projector_status import projector_states
 from tests.support.seed import seed_events
 
 

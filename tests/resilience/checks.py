@@ -23,7 +23,7 @@ from common.settings import Settings
 from common.tables import EVENTS_TABLE, IDEMPOTENCY_TABLE, TOMBSTONES_TABLE
 from domain.tenant import TENANT_TOPICS, Tenant
 from projections.models import TenantRow
-from projections.schema import COLUMNS, STATUS, TENANTS, TRACKING
+from projections.schema import COLUMNS, TENANTS, TRACKING
 
 REGISTERED_TOPIC = TENANT_TOPICS["TenantRegistered"]
 
@@ -153,14 +153,3 @@ def sweep_repeats(history: list[RecordedEvent]) -> list[str]:
                 problems.append(f"{event.tenant_id}: {event.type} again at v{event.version}")
             armed[event.type] = False
     return problems
-
-
-def projector_states(settings: Settings) -> dict[int, str]:
-    """pid -> state of every projector process that reported in the last 10 seconds."""
-    with psycopg.connect(settings.database_url) as conn:
-        rows = conn.execute(
-            sql.SQL(
-                "SELECT pid, state FROM {} WHERE last_seen > now() - interval '10 seconds'"
-            ).format(sql.Identifier(settings.db_schema, STATUS))
-        ).fetchall()
-    return {int(pid): str(state) for pid, state in rows}

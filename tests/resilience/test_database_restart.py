@@ -17,7 +17,6 @@ import pytest
 from application.registry import TenantRegistry
 from tests.resilience.checks import (
     projected_position,
-    projector_states,
     read_side_differences,
     store_counts,
 )
@@ -25,6 +24,7 @@ from tests.resilience.conftest import MakeStack, settings_for
 from tests.resilience.load import Attempt, Chain, Client, Reader, Walker, join_all, status_counts
 from tests.resilience.stack import Stack, wait_until
 from tests.support.private_pg import PrivatePostgres
+from tests.support.projector_status import projector_states
 
 pytestmark = pytest.mark.resilience
 

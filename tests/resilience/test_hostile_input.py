@@ -26,10 +26,11 @@ import pytest
 from application.registry import TenantRegistry
 from common.settings import Settings
 from tests.resilience import rawhttp
-from tests.resilience.checks import projected_position, projector_states, store_counts
+from tests.resilience.checks import projected_position, store_counts
 from tests.resilience.conftest import NO_REDIS_URL, new_database, settings_for
 from tests.resilience.hostile_cases import MARK, Hostile, hostile_requests
 from tests.resilience.stack import Process, Stack, wait_until
+from tests.support.projector_status import projector_states
 
 pytestmark = pytest.mark.resilience
 

@@ -19,11 +19,12 @@ import pytest
 
 from application.registry import TenantRegistry
 from domain.tenant import Status
-from tests.resilience.checks import projector_states, sweep_repeats
+from tests.resilience.checks import sweep_repeats
 from tests.resilience.conftest import MakeStack, settings_for
 from tests.resilience.seeding import finished_count, seed_due, sweep_jobs
 from tests.resilience.stack import wait_until
 from tests.support.private_redis import PrivateRedis
+from tests.support.projector_status import projector_states
 from workers.slots import slot_key
 
 pytestmark = pytest.mark.resilience

@@ -25,7 +25,6 @@ from common.settings import Settings
 from domain.errors import TenantGone
 from tests.resilience.checks import (
     projected_position,
-    projector_states,
     read_side_differences,
     store_counts,
     sweep_repeats,
@@ -35,6 +34,7 @@ from tests.resilience.load import Attempt, Walker, join_all, status_counts
 from tests.resilience.seeding import DueTenants, seed_due, sweep_jobs
 from tests.resilience.stack import wait_until
 from tests.support.private_redis import PrivateRedis
+from tests.support.projector_status import projector_states
 
 pytestmark = pytest.mark.resilience
 
