@@ -27,7 +27,6 @@ log = logging.getLogger("tenant_registry.cli")
 #: checks this against what the modules really register.
 COMMAND_MODULE = {
     "migrate": "cmd_core",
-    "demo": "cmd_core",
     "serve": "cmd_serve",
     "api-keys": "cmd_api_keys",
     "project": "cmd_projections",
