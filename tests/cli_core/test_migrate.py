@@ -79,3 +79,16 @@ def test_invalid_configuration_is_reported_without_traceback() -> None:
     assert "invalid configuration" in run.stderr
     assert "timezone" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_cli_error_under_python_dash_m_is_one_line_without_traceback() -> None:
+    # Under ``-m`` the module loads twice; the error class must still be the one main() catches.
+    run = subprocess.run(
+        [sys.executable, "-m", "cli.main", "serve", "--workers", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 1
+    assert run.stderr.strip() == "tenant-registry: --workers must be at least 1"
