@@ -17,7 +17,7 @@ from api.context import ApiContext
 from api.guard import RequestGuard
 from api.metrics import MetricsMiddleware
 from api.problems import PROBLEM_JSON, install_handlers
-from api.routers import events, health, stats, tenants
+from api.routers import events, health, stats, tenants, webhooks
 from application.registry import TenantRegistry
 from common.clock import Clock
 from common.settings import Settings, get_settings
@@ -41,6 +41,7 @@ TAGS = [
     {"name": "tenants", "description": "Tenants, their lifecycle and history."},
     {"name": "events", "description": "The global event feed."},
     {"name": "stats", "description": "Counts and read-side health."},
+    {"name": "webhooks", "description": "Signed webhook deliveries of the event feed (admin)."},
     {"name": "health", "description": "Liveness, readiness, metrics (no API key)."},
 ]
 
@@ -89,7 +90,7 @@ def create_app(
     )
     app.state.ctx = ctx
     install_handlers(app, ctx.gate.trip)
-    routers = [module.router for module in (tenants, events, stats, health)]
+    routers = [module.router for module in (tenants, events, stats, health, webhooks)]
     for router in routers:
         app.include_router(router)
     # The guard matches against the routers' own routes (the app's router nests them).

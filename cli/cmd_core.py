@@ -11,6 +11,7 @@ from application.migrate import migrate_write_side
 from common.migrations import run_migrations
 from common.settings import Settings, get_settings
 from projections.schema import migrate_read_side
+from webhooks.schema import migrate_webhooks
 
 
 def register(subparsers: Any) -> None:
@@ -23,6 +24,7 @@ MIGRATION_STEPS: list[Callable[[Settings], None]] = [
     migrate_write_side,
     migrate_read_side,
     migrate_api,
+    migrate_webhooks,
 ]
 
 

@@ -91,6 +91,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 1 if counts.failed else 0
 
 
+def require_services(settings: Settings) -> None:
+    """Fail at start, in one line, when Redis or PostgreSQL is unreachable."""
+    _require_redis(settings)
+    _require_postgres(settings)
+
+
 def _require_redis(settings: Settings) -> None:
     problem = redis_problem(settings.redis_url)
     if problem is not None:

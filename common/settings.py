@@ -129,6 +129,30 @@ class Settings(BaseSettings):
         default=5.0, gt=0, le=60, description="How long a read with min_position waits."
     )
 
+    # ---- webhooks/ (SPEC §10) -------------------------------------------------------------------
+    webhooks_allow_private: bool = Field(
+        default=False,
+        description="Allow webhook URLs on loopback, private and link-local addresses "
+        "(tests and local development only).",
+    )
+    webhooks_retry_delays: list[float] = Field(
+        default=[5, 60, 300, 1800, 7200, 28800, 86400],
+        min_length=1,
+        max_length=20,
+        description="Seconds before each retry of a failed delivery (JSON list); after the "
+        "last one the delivery is failed.",
+    )
+    webhooks_connect_timeout: float = Field(default=3.0, gt=0, le=30)
+    webhooks_timeout: float = Field(
+        default=10.0, gt=0, le=60, description="A receiver must answer 2xx within this."
+    )
+    webhooks_secret_overlap_seconds: float = Field(
+        default=86400.0, ge=0, description="How long a rotated-out secret keeps signing."
+    )
+    webhooks_metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="Where the dispatcher serves /metrics."
+    )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

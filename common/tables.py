@@ -9,3 +9,8 @@ EVENTS_CHANNEL = EVENTS_TABLE
 TOMBSTONES_TABLE = "purged_tenants"
 #: Idempotency records of the HTTP API (deleted with a tenant's data on purge).
 IDEMPOTENCY_TABLE = "idempotency_records"
+#: Webhook endpoints, their deliveries (positions and outcomes, never payloads) and the
+#: dispatcher's position in the event feed (webhooks/ owns them).
+WEBHOOK_ENDPOINTS_TABLE = "webhook_endpoints"
+WEBHOOK_DELIVERIES_TABLE = "webhook_deliveries"
+WEBHOOK_CURSOR_TABLE = "webhook_dispatch_cursor"
