@@ -1,0 +1,66 @@
+"""Fixtures of the webhook tests: a private Redis, worker and dispatcher processes."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from redis import Redis
+
+from common.settings import Settings
+from tests.workers.helpers import PrivateRedis, cli_env, start_cli, stop_process
+
+#: Short retry delays (seconds), so a failing receiver is retried within the test.
+FAST_RETRIES = "[0.3, 0.3, 0.5, 0.5, 1, 1, 1, 1, 1, 1, 1, 1]"
+
+Start = Callable[..., subprocess.Popen[bytes]]
+
+
+@pytest.fixture(scope="session")
+def private_redis() -> Iterator[PrivateRedis]:
+    server = PrivateRedis()
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def redis_client(private_redis: PrivateRedis) -> Iterator[Redis]:
+    client = Redis.from_url(private_redis.url)
+    client.flushall()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def wsettings(settings: Settings, private_redis: PrivateRedis, redis_client: Redis) -> Settings:
+    return settings.model_copy(update={"redis_url": private_redis.url})
+
+
+@pytest.fixture
+def start(wsettings: Settings, tmp_path: Path) -> Iterator[Start]:
+    """``start("worker", private=True)``: a CLI process on the test's database and Redis,
+    stopped at the end of the test."""
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def run(*args: str, private: bool = True, **extra: str) -> subprocess.Popen[bytes]:
+        env = cli_env(
+            wsettings.database_url,
+            wsettings.redis_url,
+            TENANT_REGISTRY_WEBHOOKS_RETRY_DELAYS=FAST_RETRIES,
+            TENANT_REGISTRY_WEBHOOKS_ALLOW_PRIVATE="true" if private else "false",
+            **extra,
+        )
+        log = tmp_path / f"{args[0]}-{len(procs)}.log"
+        proc = start_cli(*args, env=env, log=log)
+        procs.append(proc)
+        return proc
+
+    yield run
+    for proc in procs:
+        with contextlib.suppress(Exception):
+            stop_process(proc, signal.SIGKILL)
