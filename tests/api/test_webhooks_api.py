@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from common.db import connect
 from common.settings import Settings
 from tests.api.conftest import Headers, MakeKey, bearer, register
 from webhooks.store import WebhookStore
@@ -83,8 +84,6 @@ def test_rotation_gives_a_new_secret_and_keeps_the_old_one_for_a_day(
     assert rotated["secret"].startswith("whsec_") and rotated["secret"] != created["secret"]
     assert rotated["previous_secret_expires_at"] is not None
     with_store = WebhookStore(settings)
-    from common.db import connect  # noqa: PLC0415
-
     with connect(settings) as conn:
         endpoint = with_store.get_endpoint(conn, created["id"])
     assert endpoint is not None
@@ -98,8 +97,6 @@ def test_replay_creates_deliveries_shown_in_the_log_without_payloads(
     for n in range(3):
         register(client, admin, f"hooked-{n}", contact_email=f"secret{n}@example.org")
     # The dispatcher is not running here: the replay covers what it has already passed.
-    from common.db import connect  # noqa: PLC0415
-
     store = WebhookStore(settings)
     with connect(settings) as conn, conn.transaction():
         store.lock_cursor(conn, 0)

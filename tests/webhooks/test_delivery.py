@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import threading
 from collections import Counter
+from collections.abc import Iterator
 
+import psutil
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -20,10 +24,20 @@ from webhooks.service import WebhookService
 DEADLINE = 60
 
 
+def kill_with_work_horse(worker: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the worker and its work horse (RQ starts the horse in a session of its own,
+    so killing the worker's session would leave it running)."""
+    horses = psutil.Process(worker.pid).children(recursive=True)
+    assert horses, "the worker has no work horse: no delivery in progress"
+    for process in [*horses, psutil.Process(worker.pid)]:
+        process.send_signal(signal.SIGKILL)
+    stop_process(worker, signal.SIGKILL)
+
+
 @pytest.fixture
-def registry(wsettings: Settings) -> TenantRegistry:
+def registry(wsettings: Settings) -> Iterator[TenantRegistry]:
     app = TenantRegistry(wsettings)
-    yield app  # type: ignore[misc]
+    yield app
     app.close()
 
 
@@ -125,7 +139,9 @@ def test_a_receiver_down_for_a_while_gets_everything_when_it_returns(
     try:
         wait_until(lambda: {r["status"] for r in deliveries(wsettings)} == {"delivered"}, DEADLINE)
         got = receiver.snapshot()
-        assert sorted(r.position for r in got) == sorted(r["position"] for r in deliveries(wsettings))
+        assert sorted(r.position for r in got) == sorted(
+            r["position"] for r in deliveries(wsettings)
+        )
         assert len({r.webhook_id for r in got}) == 8
         assert all(r["endpoint_id"] == endpoint.id for r in deliveries(wsettings))
     finally:
@@ -150,7 +166,7 @@ def test_a_worker_killed_mid_delivery_skips_nothing_and_repeats_the_same_id(
         worker = start("worker")
         lifecycle(registry, "interrupted")
         wait_until(lambda: len(receiver.snapshot()) >= 2, DEADLINE)
-        stop_process(worker, __import__("signal").SIGKILL)
+        kill_with_work_horse(worker)
         hold.set()
         start("worker")
         wait_until(lambda: {r["status"] for r in deliveries(wsettings)} == {"delivered"}, DEADLINE)
