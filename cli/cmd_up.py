@@ -1,8 +1,9 @@
 """``up``: the whole registry in one command (SPEC §6).
 
-Starts the API, the projector, one worker and the scheduler as supervised children with one
-combined log. Without ``DATABASE_URL`` / ``REDIS_URL`` it first starts embedded PostgreSQL and
-Redis whose data live in the data folder (``./var``), so a second ``up`` finds everything again.
+Starts the API, the projector, one worker, the scheduler and the webhook dispatcher as
+supervised children with one combined log. Without ``DATABASE_URL`` / ``REDIS_URL`` it first
+starts embedded PostgreSQL and Redis whose data live in the data folder (``./var``), so a
+second ``up`` finds everything again.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ READY_TIMEOUT = 30.0
 def register(subparsers: Any) -> None:
     up = subparsers.add_parser(
         "up",
-        help="run everything (API, projector, worker, scheduler) in one command",
+        help="run everything (API, projector, worker, scheduler, webhooks) in one command",
         description="Run the API, the projector, a worker and the scheduler with one combined "
         "log. Without DATABASE_URL/REDIS_URL, embedded PostgreSQL and Redis keep their data "
         "in --data-dir.",
@@ -58,7 +59,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         raise CliError(msg) from None
     with held:
         sink = LogSink()
-        for name in ("redis", "api", "projector", "worker", "scheduler"):
+        for name in ("redis", "api", "projector", "worker", "scheduler", "webhooks"):
             sink.register(name)  # one column width from the first line on
         return Up(args, data_dir, sink).run()
 
@@ -110,7 +111,7 @@ class Up:
                 # at once would each take longer to come up than the API does alone.
                 self._start_children(("api", "projector"))
                 ready = self._wait_ready()
-                self._start_children(("worker", "scheduler"))
+                self._start_children(("worker", "scheduler", "webhooks"))
                 self._announce(ready, key)
             while not self.stopping.wait(0.2):
                 self._tick()
@@ -210,6 +211,7 @@ class Up:
             ("projector", ["project"], self.env),
             ("worker", ["worker"], self.env),
             ("scheduler", ["scheduler"], {**self.env, "TZ": zone}),
+            ("webhooks", ["webhooks", "dispatch"], self.env),
         ]
 
     def _missing(self, name: str, command: str) -> bool:

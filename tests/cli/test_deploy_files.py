@@ -21,7 +21,7 @@ import yaml
 from cli.main import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
-APP_SERVICES = ("api", "projector", "worker", "scheduler")
+APP_SERVICES = ("api", "projector", "worker", "scheduler", "webhooks")
 
 
 @pytest.fixture(scope="module")
