@@ -25,6 +25,7 @@ from bench import (
     report,
     seeding,
     sweeping,
+    webhooks,
 )
 from bench.context import Context, Row
 from bench.scratch import create_scratch, drop_scratch
@@ -59,6 +60,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("sweep", sweeping.run, "sweep of 100,000 due trials"),
     Scenario("rebuild", projecting.run_rebuild, "blue/green rebuild of the read table", True),
     Scenario("up", coldstart.run, "tenant-registry up, cold start to ready"),
+    Scenario("webhooks", webhooks.run, "commit → webhook receiver at 200 events/s"),
 )
 NAMES = [s.name for s in SCENARIOS]
 
