@@ -22,6 +22,7 @@ from psycopg import errors
 from rq import get_current_job
 
 from api.representations import dumps, event_document
+from application.events import RecordedEvent
 from application.registry import TenantRegistry
 from common.clock import Clock, SystemClock
 from common.db import connect
@@ -81,30 +82,47 @@ class Deliverer:
         self.conn = conn
         self.clock = clock
         self.store = WebhookStore(settings)
+        self.sender = http.Sender(
+            allow_private=settings.webhooks_allow_private,
+            connect_timeout=settings.webhooks_connect_timeout,
+            total_timeout=settings.webhooks_timeout,
+        )
 
     def run(self, endpoint_id: UUID) -> Counter[str]:
         counts: Counter[str] = Counter()
-        while True:
-            endpoint = self.store.get_endpoint(self.conn, endpoint_id)
-            if endpoint is None or not endpoint.enabled:
-                return counts
-            rows = self.store.due(self.conn, endpoint_id, self.clock.now(), PAGE)
-            if not rows:
-                return counts
-            for row in rows:
-                outcome = self.deliver(endpoint, row)
-                metrics.DELIVERIES.labels(outcome).inc()
-                counts[outcome] += 1
+        try:
+            while True:
+                endpoint = self.store.get_endpoint(self.conn, endpoint_id)
+                if endpoint is None or not endpoint.enabled:
+                    return counts
+                rows = self.store.due(self.conn, endpoint_id, self.clock.now(), PAGE)
+                if not rows:
+                    return counts
+                events = self._events([int(row["position"]) for row in rows])
+                for row in rows:
+                    outcome = self.deliver(endpoint, row, events.get(int(row["position"])))
+                    metrics.DELIVERIES.labels(outcome).inc()
+                    counts[outcome] += 1
+        finally:
+            self.sender.close()
 
-    def deliver(self, endpoint: Endpoint, row: dict[str, Any]) -> str:
+    def _events(self, positions: list[int]) -> dict[int, RecordedEvent]:
+        """The events at these positions (absent: purged), in one read when they are close."""
+        first, last = min(positions), max(positions)
+        if last - first < 4 * PAGE:
+            found = self.registry.feed(after=first - 1, limit=last - first + 1)
+        else:
+            found = [e for p in positions for e in self.registry.feed(after=p - 1, limit=1)]
+        wanted = set(positions)
+        return {e.position: e for e in found if e.position in wanted}
+
+    def deliver(self, endpoint: Endpoint, row: dict[str, Any], event: RecordedEvent | None) -> str:
         """One attempt at one delivery: ``delivered``, ``retry``, ``failed`` or ``dropped``."""
         position = int(row["position"])
-        events = self.registry.feed(after=position - 1, limit=1)
-        if not events or events[0].position != position:
+        if event is None:
             # The event is gone: its tenant was purged. Its TenantPurged is delivered instead.
             self.store.drop_delivery(self.conn, row["id"])
             return "dropped"
-        event = events[0]
         body = dumps(
             {
                 "type": event.type,
@@ -122,14 +140,7 @@ class Deliverer:
                 endpoint.signing_secrets(self.clock.now()), msg_id, timestamp, body
             ),
         }
-        attempt = http.post(
-            endpoint.url,
-            body,
-            headers,
-            allow_private=self.settings.webhooks_allow_private,
-            connect_timeout=self.settings.webhooks_connect_timeout,
-            total_timeout=self.settings.webhooks_timeout,
-        )
+        attempt = self.sender.post(endpoint.url, body, headers)
         metrics.ATTEMPT_SECONDS.observe(attempt.seconds)
         return self._record(row, attempt)
 

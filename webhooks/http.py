@@ -67,13 +67,20 @@ def allowed_address(host: str, port: int, *, allow_private: bool) -> IpAddress:
     return addresses[0]
 
 
+def _connect(address: str, port: int, timeout: float | None) -> socket.socket:
+    sock = socket.create_connection((address, port), timeout)
+    # As http.client does: no Nagle delay between a request's segments on a kept connection.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
 class _PinnedHTTP(http.client.HTTPConnection):
     def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
         super().__init__(host, port, timeout=timeout)
         self._address = address
 
     def connect(self) -> None:
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = _connect(self._address, self.port, self.timeout)
 
 
 class _PinnedHTTPS(http.client.HTTPSConnection):
@@ -83,8 +90,97 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
         self._address = address
 
     def connect(self) -> None:
-        raw = socket.create_connection((self._address, self.port), self.timeout)
+        raw = _connect(self._address, self.port, self.timeout)
         self.sock = self._ssl_context.wrap_socket(raw, server_hostname=self.host)
+
+
+class Sender:
+    """Posts deliveries, keeping one connection alive while the destination stays the same
+    (a delivery job works one endpoint). Every post resolves and checks the address again."""
+
+    def __init__(
+        self, *, allow_private: bool, connect_timeout: float, total_timeout: float
+    ) -> None:
+        self.allow_private = allow_private
+        self.connect_timeout = connect_timeout
+        self.total_timeout = total_timeout
+        self._conn: http.client.HTTPConnection | None = None
+        self._key: tuple[str, str, int, str] | None = None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = self._key = None
+
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> Attempt:
+        """POST ``body`` to ``url``; never raises for what the receiver or network does."""
+        started = time.monotonic()
+        try:
+            scheme, host, port = check_url(url)
+            address = allowed_address(host, port, allow_private=self.allow_private)
+        except (UrlRefused, AddressRefused):
+            return Attempt(None, "address-refused", time.monotonic() - started)
+        except OSError:
+            return Attempt(None, "dns-error", time.monotonic() - started)
+        parts = urlsplit(url)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        key = (scheme, host, port, str(address))
+        reused = self._conn is not None and self._key == key
+        try:
+            try:
+                status = self._send(key, target, body, headers)
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                if not reused:
+                    raise
+                self.close()  # the receiver closed the idle connection: one fresh try
+                status = self._send(key, target, body, headers)
+        except TimeoutError:
+            return self._failed("timeout", started)
+        except ssl.SSLError:
+            return self._failed("tls-error", started)
+        except ConnectionRefusedError:
+            return self._failed("connection-refused", started)
+        except (OSError, http.client.HTTPException):
+            elapsed = time.monotonic() - started
+            return self._failed(
+                "timeout" if elapsed >= self.total_timeout else "connection-error", started
+            )
+        return Attempt(status, None, time.monotonic() - started)
+
+    def _failed(self, error: str, started: float) -> Attempt:
+        self.close()
+        return Attempt(None, error, time.monotonic() - started)
+
+    def _send(
+        self, key: tuple[str, str, int, str], target: str, body: bytes, headers: dict[str, str]
+    ) -> int:
+        if self._conn is None or self._key != key:
+            self.close()
+            scheme, host, port, address = key
+            kind = _PinnedHTTPS if scheme == "https" else _PinnedHTTP
+            self._conn = kind(
+                host, port, address, timeout=min(self.connect_timeout, self.total_timeout)
+            )
+            self._key = key
+        conn = self._conn
+        # The total timeout: whatever the receiver does (drips bytes, never answers), the
+        # socket is shut at the deadline.
+        timer = threading.Timer(self.total_timeout, _shut, args=(conn,))
+        timer.daemon = True
+        timer.start()
+        try:
+            if conn.sock is None:
+                conn.connect()
+                if conn.sock is not None:
+                    conn.sock.settimeout(self.total_timeout)
+            conn.request("POST", target, body, {**headers, "User-Agent": USER_AGENT})
+            response = conn.getresponse()
+            response.read(MAX_RESPONSE_BYTES)  # read and dropped, never stored
+            if response.will_close or not response.isclosed():
+                self.close()
+            return response.status
+        finally:
+            timer.cancel()
 
 
 def post(
@@ -96,46 +192,14 @@ def post(
     connect_timeout: float,
     total_timeout: float,
 ) -> Attempt:
-    """POST ``body`` to ``url``; never raises for what the receiver or network does."""
-    started = time.monotonic()
+    """One POST on a connection of its own."""
+    sender = Sender(
+        allow_private=allow_private, connect_timeout=connect_timeout, total_timeout=total_timeout
+    )
     try:
-        scheme, host, port = check_url(url)
-        address = allowed_address(host, port, allow_private=allow_private)
-    except (UrlRefused, AddressRefused):
-        return Attempt(None, "address-refused", time.monotonic() - started)
-    except OSError:
-        return Attempt(None, "dns-error", time.monotonic() - started)
-    parts = urlsplit(url)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    kind = _PinnedHTTPS if scheme == "https" else _PinnedHTTP
-    conn = kind(host, port, str(address), timeout=min(connect_timeout, total_timeout))
-    # The total timeout: whatever the receiver does (drips bytes, never answers), the socket
-    # is shut at the deadline.
-    timer = threading.Timer(total_timeout, _shut, args=(conn,))
-    timer.daemon = True
-    timer.start()
-    try:
-        conn.connect()
-        if conn.sock is not None:
-            conn.sock.settimeout(total_timeout)
-        conn.request("POST", target, body, {**headers, "User-Agent": USER_AGENT})
-        response = conn.getresponse()
-        response.read(MAX_RESPONSE_BYTES)
-        status = response.status
-    except TimeoutError:
-        return Attempt(None, "timeout", time.monotonic() - started)
-    except ssl.SSLError:
-        return Attempt(None, "tls-error", time.monotonic() - started)
-    except ConnectionRefusedError:
-        return Attempt(None, "connection-refused", time.monotonic() - started)
-    except (OSError, http.client.HTTPException):
-        elapsed = time.monotonic() - started
-        error = "timeout" if elapsed >= total_timeout else "connection-error"
-        return Attempt(None, error, elapsed)
+        return sender.post(url, body, headers)
     finally:
-        timer.cancel()
-        conn.close()
-    return Attempt(status, None, time.monotonic() - started)
+        sender.close()
 
 
 def _shut(conn: http.client.HTTPConnection) -> None:
