@@ -14,3 +14,5 @@ IDEMPOTENCY_TABLE = "idempotency_records"
 WEBHOOK_ENDPOINTS_TABLE = "webhook_endpoints"
 WEBHOOK_DELIVERIES_TABLE = "webhook_deliveries"
 WEBHOOK_CURSOR_TABLE = "webhook_dispatch_cursor"
+#: Secrets the deployment generates for itself (the idempotency fingerprint key).
+SECRETS_TABLE = "registry_secrets"
