@@ -28,6 +28,7 @@ from common.clock import Clock, SystemClock
 from common.db import connect
 from common.settings import Settings, get_settings
 from webhooks import http, metrics
+from webhooks.dispatcher import small_pool
 from webhooks.policy import next_attempt
 from webhooks.signing import message_id, signature_header
 from webhooks.store import Conn, Endpoint, WebhookStore
@@ -52,7 +53,7 @@ def deliver_endpoint(endpoint_id: str) -> dict[str, int]:
     with connect(settings) as conn:
         if not _lock_endpoint(conn, target):
             return {"busy": 1}
-        registry = TenantRegistry(settings)
+        registry = TenantRegistry(small_pool(settings))
         try:
             deliverer = Deliverer(settings, registry, conn, SystemClock())
             return dict(deliverer.run(target))

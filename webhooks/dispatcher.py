@@ -87,6 +87,11 @@ def deliveries_for(
     ]
 
 
+def small_pool(settings: Settings) -> Settings:
+    """Settings for a registry used by one thread: one pooled connection, not five."""
+    return settings.model_copy(update={"pool_size": 1, "pool_max_overflow": 1})
+
+
 def run_dispatcher(settings: Settings, stop: threading.Event) -> None:
     """Dispatch until ``stop`` is set, riding out database and Redis outages."""
     while not stop.is_set():
@@ -98,7 +103,7 @@ def run_dispatcher(settings: Settings, stop: threading.Event) -> None:
 
 
 def _run(settings: Settings, stop: threading.Event) -> None:
-    registry = TenantRegistry(settings)
+    registry = TenantRegistry(small_pool(settings))
     client = make_redis(settings.redis_url)
     try:
         queue = Queue(settings.queue_name, connection=client)

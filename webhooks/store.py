@@ -225,11 +225,12 @@ class WebhookStore:
         ).fetchall()
 
     def endpoints_due(self, conn: Conn, before: datetime) -> list[UUID]:
-        """Endpoints with a pending delivery due before ``before`` (retries, orphans)."""
+        """Enabled endpoints with a delivery due before ``before`` (retries, orphans)."""
         rows = conn.execute(
             self._q(
-                "SELECT DISTINCT endpoint_id FROM {deliveries}"
-                " WHERE status = 'pending' AND next_attempt_at <= %s"
+                "SELECT DISTINCT d.endpoint_id FROM {deliveries} AS d"
+                " JOIN {endpoints} AS e ON e.id = d.endpoint_id AND e.enabled"
+                " WHERE d.status = 'pending' AND d.next_attempt_at <= %s"
             ),
             (before,),
         ).fetchall()

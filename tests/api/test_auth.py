@@ -16,6 +16,7 @@ from common.settings import Settings
 from tests.api.conftest import Headers, MakeKey, bearer, register
 
 TENANT = "00000000-0000-4000-8000-000000000001"
+WEBHOOK = "00000000-0000-4000-8000-0000000000aa"
 
 #: (method, path, scope it needs, JSON body)
 Route = tuple[str, str, str, Any]
@@ -35,13 +36,25 @@ ROUTES: list[Route] = [
     ("GET", "/v1/events", "tenants:read", None),
     ("GET", "/v1/stats", "tenants:read", None),
     ("GET", "/v1/projections", "tenants:read", None),
+    ("POST", "/v1/webhooks", "admin", {"url": "https://93.184.216.34/hook"}),
+    ("GET", "/v1/webhooks", "admin", None),
+    ("GET", f"/v1/webhooks/{WEBHOOK}", "admin", None),
+    ("PATCH", f"/v1/webhooks/{WEBHOOK}", "admin", {"enabled": False}),
+    ("DELETE", f"/v1/webhooks/{WEBHOOK}", "admin", None),
+    ("POST", f"/v1/webhooks/{WEBHOOK}/rotate-secret", "admin", None),
+    ("GET", f"/v1/webhooks/{WEBHOOK}/deliveries", "admin", None),
+    ("POST", f"/v1/webhooks/{WEBHOOK}/replay", "admin", {"after": 0}),
 ]
 OTHER_SCOPE = {
     "tenants:read": "tenants:write",
     "tenants:write": "tenants:delete",
     "tenants:delete": "tenants:write",
+    "admin": "tenants:write",
 }
-_ids = [f"{method} {path.replace(TENANT, '{id}')}" for method, path, _, _ in ROUTES]
+_ids = [
+    f"{method} {path.replace(TENANT, '{id}').replace(WEBHOOK, '{id}')}"
+    for method, path, _, _ in ROUTES
+]
 
 
 def _call(client: TestClient, method: str, path: str, body: Any, headers: Headers) -> Any:
@@ -63,7 +76,10 @@ def test_openapi_lists_every_v1_route_here(client: TestClient) -> None:
         if path.startswith("/v1")
         for method in operations
     }
-    covered = {(method, path.replace(TENANT, "{tenant_id}")) for method, path, _, _ in ROUTES}
+    covered = {
+        (method, path.replace(TENANT, "{tenant_id}").replace(WEBHOOK, "{webhook_id}"))
+        for method, path, _, _ in ROUTES
+    }
     assert declared == covered
 
 
