@@ -41,6 +41,10 @@ log = logging.getLogger("tenant_registry.webhooks")
 #: work to it (the dispatcher wakes a new job if deliveries are still due afterwards).
 LOCK_WAIT = "2s"
 PAGE = 100
+#: A job that ran out of due deliveries watches for new ones this long before it ends: at a
+#: steady trickle of events, starting a job (a fork, a pool) would cost more than sending.
+LINGER_SECONDS = 2.0
+LINGER_POLL_SECONDS = 0.02
 
 
 def deliver_endpoint(endpoint_id: str) -> dict[str, int]:
@@ -91,19 +95,24 @@ class Deliverer:
 
     def run(self, endpoint_id: UUID) -> Counter[str]:
         counts: Counter[str] = Counter()
+        idle_until = time.monotonic() + LINGER_SECONDS
         try:
             while True:
-                endpoint = self.store.get_endpoint(self.conn, endpoint_id)
-                if endpoint is None or not endpoint.enabled:
-                    return counts
                 rows = self.store.due(self.conn, endpoint_id, self.clock.now(), PAGE)
                 if not rows:
+                    if time.monotonic() >= idle_until:
+                        return counts
+                    time.sleep(LINGER_POLL_SECONDS)
+                    continue
+                endpoint = self.store.get_endpoint(self.conn, endpoint_id)
+                if endpoint is None or not endpoint.enabled:
                     return counts
                 events = self._events([int(row["position"]) for row in rows])
                 for row in rows:
                     outcome = self.deliver(endpoint, row, events.get(int(row["position"])))
                     metrics.DELIVERIES.labels(outcome).inc()
                     counts[outcome] += 1
+                idle_until = time.monotonic() + LINGER_SECONDS
         finally:
             self.sender.close()
 
