@@ -23,8 +23,8 @@ from eventsourcing.utils import get_topic
 from application.cause import Cause
 from application.documents import tenant_json
 from application.events import EventReader, RecordedEvent
-from application.idempotency import Answer, Claim
 from application.group_commit import GroupCommitter
+from application.idempotency import Answer, Claim
 from application.recorder import OriginatorPurged, Purge, Save, TenantRecorder
 from common.clock import Clock, SystemClock
 from common.settings import Settings
