@@ -18,6 +18,7 @@ from uuid import UUID
 
 import psycopg
 import redis
+from eventsourcing.persistence import PersistenceError
 from psycopg import sql
 from rq import Queue
 
@@ -97,7 +98,7 @@ def run_dispatcher(settings: Settings, stop: threading.Event) -> None:
     while not stop.is_set():
         try:
             _run(settings, stop)
-        except (psycopg.Error, redis.RedisError, OSError) as exc:
+        except (psycopg.Error, PersistenceError, redis.RedisError, OSError) as exc:
             log.warning("webhook dispatcher: %s; retrying in 2 s", type(exc).__name__)
             stop.wait(2.0)
 
