@@ -39,6 +39,8 @@ const DATES = [
 
 const state = { key: null, me: null, position: 0, pages: new Map() };
 const main = () => document.getElementById("main");
+// Draw the page: replaceChildren would print a skipped (null) part as "null".
+const show = (...parts) => show(...parts.filter((part) => part));
 
 // ---------------------------------------------------------------- small helpers
 
@@ -227,7 +229,7 @@ function renderSignIn(message) {
         : problemBox(problem));
     }
   });
-  main().replaceChildren(h("h1", { id: "page-title", tabindex: "-1" }, "Sign in"), form);
+  show(h("h1", { id: "page-title", tabindex: "-1" }, "Sign in"), form);
   input.focus();
 }
 
@@ -272,7 +274,7 @@ async function renderTenants(params) {
   });
   const results = h("section", { "aria-labelledby": "results-title", class: "results" },
     h("h2", { id: "results-title" }, "Results"), h("p", {}, "Loading…"));
-  main().replaceChildren(
+  show(
     h("h1", { id: "page-title", tabindex: "-1" }, "Tenants"),
     form,
     may("tenants:write") ? registerForm() : null,
@@ -365,7 +367,7 @@ function registerForm() {
 // ---------------------------------------------------------------- tenants: one
 
 async function renderTenant(id) {
-  main().replaceChildren(h("h1", { id: "page-title", tabindex: "-1" }, "Tenant"), h("p", {}, "Loading…"));
+  show(h("h1", { id: "page-title", tabindex: "-1" }, "Tenant"), h("p", {}, "Loading…"));
   let tenant;
   try {
     ({ data: tenant } = await api("GET", fresh(`/v1/tenants/${encodeURIComponent(id)}`)));
@@ -376,7 +378,7 @@ async function renderTenant(id) {
         problem.body.purged_at ? [" on ", timeEl(problem.body.purged_at, "UTC")] : null,
         ": its data has been erased for good and only a tombstone remains.")
       : problemBox(problem);
-    main().replaceChildren(h("h1", { id: "page-title", tabindex: "-1" }, title), words, backLink());
+    show(h("h1", { id: "page-title", tabindex: "-1" }, title), words, backLink());
     return;
   }
   await drawTenant(tenant);
@@ -388,7 +390,7 @@ async function drawTenant(tenant, notice) {
   const zone = tenant.timezone;
   const history = h("section", { "aria-labelledby": "history-title" },
     h("h2", { id: "history-title" }, "History"), h("p", {}, "Loading…"));
-  main().replaceChildren(
+  show(
     backLink(),
     h("h1", { id: "page-title", tabindex: "-1" }, tenant.name, " ", badge(tenant.status),
       tenant.deleted_at ? [" ", h("span", { class: "badge deleted" }, "deleted")] : null),
@@ -623,7 +625,7 @@ async function renderKeys() {
       out.replaceChildren(problemBox(problem));
     }
   });
-  main().replaceChildren(h("h1", { id: "page-title", tabindex: "-1" }, "API keys"), form, list);
+  show(h("h1", { id: "page-title", tabindex: "-1" }, "API keys"), form, list);
   await loadKeys(list);
 }
 
@@ -677,7 +679,7 @@ function confirmRevoke(key, cell, section) {
 
 async function renderProjections() {
   const section = h("section", { "aria-labelledby": "page-title" }, h("p", {}, "Loading…"));
-  main().replaceChildren(h("h1", { id: "page-title", tabindex: "-1" }, "Projections"),
+  show(h("h1", { id: "page-title", tabindex: "-1" }, "Projections"),
     h("p", {}, h("button", { type: "button", class: "secondary", onclick: () => route() }, "Refresh")),
     section);
   try {
