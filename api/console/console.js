@@ -40,7 +40,7 @@ const DATES = [
 const state = { key: null, me: null, position: 0, pages: new Map() };
 const main = () => document.getElementById("main");
 // Draw the page: replaceChildren would print a skipped (null) part as "null".
-const show = (...parts) => show(...parts.filter((part) => part));
+const show = (...parts) => main().replaceChildren(...parts.filter((part) => part));
 
 // ---------------------------------------------------------------- small helpers
 

@@ -133,8 +133,11 @@ def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(WAIT_MS)
     tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda error: errors.append(str(error)))
     yield tab
     context.close()
+    assert errors == [], "the console threw"
 
 
 def sign_in(page: Page, registry: Registry, key: str, where: str = "") -> None:
@@ -347,11 +350,11 @@ def test_main_pages_have_no_serious_accessibility_violations(
             sign_in(page, registry, registry.admin)
             expect(page.get_by_role("link", name="Alpine Ski House")).to_be_visible()
             assert not desktop or _serious(page) == [], "tenant list"
-            _shoot(page, f"console-tenants-{suffix}")
+            _shoot(page, f"tenants-{suffix}")
             page.get_by_role("link", name="Alpine Ski House").click()
             expect(timeline(page)).to_have_count(2)
             assert _serious(page) == [], f"tenant page ({suffix})"
-            _shoot(page, f"console-tenant-{suffix}")
+            _shoot(page, f"tenant-{suffix}")
             if desktop:
                 page.get_by_role("link", name="API keys").click()
                 expect(page.get_by_role("row").filter(has_text="viewer")).to_be_visible()
