@@ -25,6 +25,11 @@ const FROM_STATUS = {
 };
 const STATUSES = Object.keys(FROM_STATUS);
 const SCOPES = ["tenants:read", "tenants:write", "tenants:delete", "admin"];
+const EVENT_TYPES = [
+  "TenantRegistered", "TenantActivated", "TenantGracePeriodStarted", "TenantPaused",
+  "TenantCancelled", "TenantReactivated", "TenantDeleted", "TenantRestored",
+  "TenantProfileUpdated", "TenantTrialExpired", "TenantGraceExpired", "TenantPurged",
+];
 const DATES = [
   ["created_at", "Registered"],
   ["updated_at", "Last change"],
@@ -201,6 +206,7 @@ function signedIn(me) {
   document.getElementById("who").hidden = false;
   document.getElementById("who-name").textContent = `Key ${me.name} (${me.scopes.join(", ")})`;
   for (const el of document.querySelectorAll(".admin-only")) el.hidden = !may("admin");
+  detectWebhooks();
 }
 
 function renderSignIn(message) {
@@ -697,6 +703,220 @@ async function renderProjections() {
   }
 }
 
+// ---------------------------------------------------------------- admin: webhooks (SPEC §10)
+//
+// Shown only when this server has the webhooks API (GET /v1/webhooks does not answer 404).
+
+async function detectWebhooks() {
+  const item = document.getElementById("nav-webhooks");
+  item.hidden = true;
+  if (!may("admin")) return;
+  try {
+    await api("GET", "/v1/webhooks");
+    item.hidden = false;
+  } catch {
+    item.hidden = true;
+  }
+}
+
+function secretNotice(label, secret) {
+  const input = h("input", { type: "text", readonly: true, value: secret, class: "secret" });
+  const box = h("div", { class: "notice", role: "status" },
+    h("p", {}, h("strong", {}, "Copy this secret now: it is shown only once.")),
+    field(`secret-${randomKey().slice(0, 8)}`, label, input));
+  setTimeout(() => { input.focus(); input.select(); }, 0);
+  return box;
+}
+
+async function renderWebhooks() {
+  const list = h("section", { "aria-labelledby": "hooks-title" },
+    h("h2", { id: "hooks-title" }, "Endpoints"), h("p", {}, "Loading…"));
+  const url = h("input", { type: "url", required: true, autocomplete: "off", placeholder: "https://" });
+  const description = h("input", { type: "text", maxlength: "500", autocomplete: "off" });
+  const boxes = EVENT_TYPES.map((t) => h("input", { type: "checkbox", value: t, id: `type-${t}` }));
+  const out = h("div", { class: "notice-slot" });
+  const form = h("form", { class: "card" },
+    h("h2", {}, "Add an endpoint"),
+    field("w-url", "URL", url, "http(s); it receives signed POSTs (Standard Webhooks)."),
+    field("w-description", "Description", description),
+    h("fieldset", {}, h("legend", {}, "Event types (none ticked: all)"),
+      h("div", { class: "types" }, boxes.map((box) => h("div", { class: "check" }, box,
+        h("label", { for: box.id }, eventLabel(box.value)))))),
+    h("button", { type: "submit" }, "Add endpoint"),
+    out);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = {
+      url: url.value.trim(),
+      description: description.value.trim(),
+      event_types: boxes.filter((b) => b.checked).map((b) => b.value),
+    };
+    try {
+      const { data } = await api("POST", "/v1/webhooks", { body });
+      out.replaceChildren(secretNotice(`Signing secret of ${data.url}`, data.secret));
+      url.value = "";
+      description.value = "";
+      for (const box of boxes) box.checked = false;
+      await loadWebhooks(list);
+    } catch (problem) {
+      out.replaceChildren(problemBox(problem));
+    }
+  });
+  show(h("h1", { id: "page-title", tabindex: "-1" }, "Webhooks"), form, list);
+  await loadWebhooks(list);
+}
+
+async function loadWebhooks(section) {
+  const title = h("h2", { id: "hooks-title" }, "Endpoints");
+  try {
+    const { data } = await api("GET", "/v1/webhooks");
+    const rows = data.data.map((w) => h("tr", {},
+      h("td", {}, h("a", { href: `#/webhooks/${w.id}` }, w.url)),
+      h("td", { class: "wide" }, w.description || "—"),
+      h("td", {}, w.event_types.length ? w.event_types.map(eventLabel).join(", ") : "all"),
+      h("td", {}, w.enabled ? "enabled" : "disabled")));
+    section.replaceChildren(title, rows.length
+      ? h("table", {},
+        h("thead", {}, h("tr", {},
+          h("th", { scope: "col" }, "URL"), h("th", { scope: "col", class: "wide" }, "Description"),
+          h("th", { scope: "col" }, "Events"), h("th", { scope: "col" }, "State"))),
+        h("tbody", {}, rows))
+      : h("p", {}, "No endpoint yet."));
+  } catch (problem) {
+    section.replaceChildren(title, problemBox(problem));
+  }
+}
+
+async function renderWebhook(id, params) {
+  let hook;
+  try {
+    ({ data: hook } = await api("GET", `/v1/webhooks/${encodeURIComponent(id)}`));
+  } catch (problem) {
+    show(h("h1", { id: "page-title", tabindex: "-1" }, "Webhook endpoint"), problemBox(problem),
+      h("p", {}, h("a", { href: "#/webhooks" }, "← All endpoints")));
+    return;
+  }
+  const out = h("div", { class: "notice-slot" });
+  const toggle = h("button", { type: "button", class: "secondary" },
+    hook.enabled ? "Disable" : "Enable");
+  toggle.addEventListener("click", async () => {
+    try {
+      await api("PATCH", `/v1/webhooks/${hook.id}`, { body: { enabled: !hook.enabled } });
+      announce(hook.enabled ? "Endpoint disabled." : "Endpoint enabled.");
+      await renderWebhook(hook.id, params);
+    } catch (problem) { out.replaceChildren(problemBox(problem)); }
+  });
+  const rotate = h("button", { type: "button", class: "secondary" }, "Rotate secret");
+  rotate.addEventListener("click", () => confirmThen(out, rotate,
+    "Rotate the signing secret? The old one keeps signing beside the new one for 24 hours.",
+    "Yes, rotate", async () => {
+      const { data } = await api("POST", `/v1/webhooks/${hook.id}/rotate-secret`);
+      out.replaceChildren(secretNotice(`New signing secret of ${hook.url}`, data.secret));
+    }));
+  const remove = h("button", { type: "button", class: "danger" }, "Delete endpoint");
+  remove.addEventListener("click", () => confirmThen(out, remove,
+    `Delete the endpoint ${hook.url}? Nothing more is delivered to it.`,
+    "Yes, delete", async () => {
+      await api("DELETE", `/v1/webhooks/${hook.id}`);
+      announce("Endpoint deleted.");
+      location.hash = "#/webhooks";
+    }));
+  const after = h("input", { type: "number", min: "0", value: "0", inputmode: "numeric" });
+  const replay = h("form", { class: "inline" },
+    field("w-after", "Replay every matching event after position", after),
+    h("button", { type: "submit", class: "secondary" }, "Replay"));
+  replay.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const { data } = await api("POST", `/v1/webhooks/${hook.id}/replay`,
+        { body: { after: Number(after.value || 0) } });
+      out.replaceChildren(h("p", { class: "notice" }, `Replaying ${data.replayed} event(s).`));
+    } catch (problem) { out.replaceChildren(problemBox(problem)); }
+  });
+  const deliveries = h("section", { "aria-labelledby": "deliveries-title" },
+    h("h2", { id: "deliveries-title" }, "Deliveries"), h("p", {}, "Loading…"));
+  show(
+    h("p", {}, h("a", { href: "#/webhooks" }, "← All endpoints")),
+    h("h1", { id: "page-title", tabindex: "-1" }, "Webhook endpoint"),
+    h("section", { class: "card", "aria-labelledby": "hook-title" },
+      h("h2", { id: "hook-title" }, hook.url),
+      h("dl", {},
+        h("dt", {}, "Id"), h("dd", {}, h("code", {}, hook.id)),
+        h("dt", {}, "Description"), h("dd", {}, hook.description || "—"),
+        h("dt", {}, "Events"), h("dd", {}, hook.event_types.length ? hook.event_types.map(eventLabel).join(", ") : "all"),
+        h("dt", {}, "State"), h("dd", {}, hook.enabled ? "enabled" : "disabled"),
+        h("dt", {}, "Created"), h("dd", {}, timeEl(hook.created_at, "UTC")),
+        hook.previous_secret_expires_at
+          ? [h("dt", {}, "Old secret signs until"), h("dd", {}, timeEl(hook.previous_secret_expires_at, "UTC"))]
+          : null),
+      h("div", { class: "buttons" }, toggle, rotate, remove),
+      replay,
+      out),
+    deliveries);
+  await loadDeliveries(deliveries, hook, params);
+}
+
+function confirmThen(out, opener, question, yesText, action) {
+  const yes = h("button", { type: "button" }, yesText);
+  const keep = h("button", { type: "button", class: "secondary" }, "Keep as it is");
+  const box = h("div", { class: "confirm", role: "alertdialog", "aria-labelledby": "confirm-text" },
+    h("p", { id: "confirm-text" }, question), yes, " ", keep);
+  const close = () => { box.remove(); opener.focus(); };
+  keep.addEventListener("click", close);
+  box.addEventListener("keydown", (event) => { if (event.key === "Escape") close(); });
+  yes.addEventListener("click", async () => {
+    box.remove();
+    try { await action(); } catch (problem) { out.replaceChildren(problemBox(problem)); }
+  });
+  out.replaceChildren(box);
+  yes.focus();
+}
+
+async function loadDeliveries(section, hook, params) {
+  const title = h("h2", { id: "deliveries-title" }, "Deliveries");
+  const status = h("select", {}, h("option", { value: "" }, "Any status"),
+    ["pending", "delivered", "failed"].map((s) => h("option", { value: s }, s)));
+  status.value = params.get("status") || "";
+  const filter = h("form", { class: "inline", "aria-label": "Filter deliveries" },
+    field("d-status", "Status", status), h("button", { type: "submit", class: "secondary" }, "Show"));
+  filter.addEventListener("submit", (event) => {
+    event.preventDefault();
+    location.hash = `#/webhooks/${hook.id}${status.value ? `?status=${status.value}` : ""}`;
+  });
+  const query = new URLSearchParams({ limit: "50" });
+  if (params.get("status")) query.set("status", params.get("status"));
+  if (params.get("cursor")) query.set("cursor", params.get("cursor"));
+  try {
+    const { data } = await api("GET", `/v1/webhooks/${hook.id}/deliveries?${query}`);
+    const rows = data.data.map((d) => h("tr", {},
+      h("td", {}, String(d.position)),
+      h("td", {}, eventLabel(d.event_type)),
+      h("td", { class: "wide" }, h("a", { href: `#/tenants/${d.tenant_id}` }, h("code", {}, d.tenant_id.slice(0, 8)))),
+      h("td", {}, h("span", { class: `badge delivery-${d.status}` }, d.status)),
+      h("td", {}, String(d.attempt)),
+      h("td", {}, d.http_status ? `HTTP ${d.http_status}` : d.error || "—"),
+      h("td", { class: "wide" }, d.duration_ms === null ? "—" : `${Math.round(d.duration_ms)} ms`),
+      h("td", { class: "wide" }, d.next_attempt_at ? timeEl(d.next_attempt_at, "UTC") : "—")));
+    const next = new URLSearchParams();
+    if (params.get("status")) next.set("status", params.get("status"));
+    if (data.next_cursor) next.set("cursor", data.next_cursor);
+    section.replaceChildren(title, filter, rows.length
+      ? h("table", {},
+        h("thead", {}, h("tr", {}, ["Position", "Event"].map((c) => h("th", { scope: "col" }, c)),
+          h("th", { scope: "col", class: "wide" }, "Tenant"),
+          ["Status", "Attempts", "Last answer"].map((c) => h("th", { scope: "col" }, c)),
+          ["Duration", "Next attempt (UTC)"].map((c) => h("th", { scope: "col", class: "wide" }, c)))),
+        h("tbody", {}, rows))
+      : h("p", {}, "No delivery yet."),
+      data.next_cursor
+        ? h("nav", { class: "pager", "aria-label": "Delivery pages" },
+          h("a", { class: "button secondary", href: `#/webhooks/${hook.id}?${next}` }, "Older deliveries"))
+        : null);
+  } catch (problem) {
+    section.replaceChildren(title, problemBox(problem));
+  }
+}
+
 // ---------------------------------------------------------------- routing
 
 async function route() {
@@ -707,6 +927,8 @@ async function route() {
   if (parts[0] === "tenants" && parts[1]) await renderTenant(parts[1]);
   else if (parts[0] === "keys") await renderKeys();
   else if (parts[0] === "projections") await renderProjections();
+  else if (parts[0] === "webhooks" && parts[1]) await renderWebhook(parts[1], params);
+  else if (parts[0] === "webhooks") await renderWebhooks();
   else await renderTenants(params);
   document.getElementById("page-title")?.focus();
   document.title = `${document.getElementById("page-title")?.textContent || "Console"} · Tenant Registry`;
