@@ -198,6 +198,37 @@ def test_operator_registers_finds_and_activates_a_tenant_with_a_reason(
     expect(command_buttons(page)).to_have_text(["Start grace period", "Pause", "Cancel"])
 
 
+def test_list_filters_by_status_and_plan_pages_with_the_cursor_and_can_include_deleted(
+    page: Page, registry: Registry
+) -> None:
+    slugs = [f"paged-{n:02d}" for n in range(21)]
+    for slug in slugs:
+        registry.register(slug, plan="paging")
+    gone = registry.register("paged-gone", plan="paging")
+    registry.command(gone["id"], "cancel")
+    registry.command(gone["id"], "delete")
+    sign_in(page, registry, registry.admin)
+    search = page.get_by_role("search")
+    search.get_by_label("Plan").fill("paging")
+    page.get_by_role("button", name="Search").click()
+    rows = page.locator(".results tbody tr")
+    expect(rows).to_have_count(20)
+    expect(rows.first).to_contain_text("paged-20")  # newest first
+    page.get_by_role("link", name="Next page").click()
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("paged-00")
+    page.get_by_role("link", name="Previous page").click()
+    expect(rows).to_have_count(20)
+
+    search.get_by_label("Status").select_option("cancelled")
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_text("No tenant matches.")).to_be_visible()
+    search.get_by_label("Include deleted").check()
+    page.get_by_role("button", name="Search").click()
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("deleted")
+
+
 def test_refused_command_shows_the_problem_in_words_and_the_allowed_commands(
     page: Page, registry: Registry
 ) -> None:
