@@ -587,6 +587,9 @@ async function loadHistory(section, tenant) {
       h("p", { class: "event-time" }, timeEl(e.occurred_at, tenant.timezone),
         " · ", timeEl(e.occurred_at, "UTC")),
       e.reason ? h("p", { class: "event-reason" }, "Reason: ", e.reason) : null,
+      e.correlation_id
+        ? h("p", { class: "event-data" }, "Correlation id: ", h("code", {}, e.correlation_id))
+        : null,
       e.type === "TenantProfileUpdated"
         ? h("p", { class: "event-data" }, "Changed: ", Object.keys(e.data || {}).join(", "))
         : null));
