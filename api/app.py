@@ -17,7 +17,7 @@ from api.context import ApiContext
 from api.guard import RequestGuard
 from api.metrics import MetricsMiddleware
 from api.problems import PROBLEM_JSON, install_handlers
-from api.routers import events, health, stats, tenants, webhooks
+from api.routers import api_keys, console, events, health, stats, tenants, webhooks
 from application.registry import TenantRegistry
 from common.clock import Clock
 from common.settings import Settings, get_settings
@@ -43,6 +43,7 @@ TAGS = [
     {"name": "stats", "description": "Counts and read-side health."},
     {"name": "webhooks", "description": "Signed webhook deliveries of the event feed (admin)."},
     {"name": "health", "description": "Liveness, readiness, metrics (no API key)."},
+    {"name": "api-keys", "description": "API keys (scope `admin`; the caller's own: any key)."},
 ]
 
 
@@ -90,9 +91,10 @@ def create_app(
     )
     app.state.ctx = ctx
     install_handlers(app, ctx.gate.trip)
-    routers = [module.router for module in (tenants, events, stats, health, webhooks)]
+    routers = [module.router for module in (tenants, events, stats, health, api_keys, webhooks)]
     for router in routers:
         app.include_router(router)
+    console.mount(app)
     # The guard matches against the routers' own routes (the app's router nests them).
     routes = [route for router in routers for route in router.routes]
     # Added last = runs first: metrics time everything the guard answers too.
