@@ -21,6 +21,7 @@ from eventsourcing.persistence import IntegrityError, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic
 
 from application.events import EventReader, RecordedEvent
+from application.mapper import UpcastingMapper
 from application.recorder import OriginatorPurged, Purge, Statement, TenantRecorder
 from common.clock import Clock, SystemClock
 from common.settings import Settings
@@ -92,6 +93,7 @@ class TenantRegistry(Application[UUID]):
         self.clock: Clock = clock or SystemClock()
         env = settings.eventsourcing_env(create_table=create_table)
         env["APPLICATION_RECORDER_TOPIC"] = get_topic(TenantRecorder)
+        env["MAPPER_TOPIC"] = get_topic(UpcastingMapper)  # the one upcasting path
         super().__init__(env)
         if not isinstance(self.recorder, TenantRecorder):
             msg = "the event store must use TenantRecorder"
