@@ -217,8 +217,27 @@ class Up:
         return False
 
     def _ensure_key(self) -> str | None:
+        if self.postgres is None:
+            # An external database: its keys are the operator's (and a revoke must hold).
+            self.say("DATABASE_URL is set: no development key is made; create keys with")
+            self.say("  tenant-registry api-keys create --name NAME --scopes admin")
+            return None
         key = datafolder.read_key(self.data_dir)
-        return key if key is not None else self._create_key()
+        if key is None:
+            return self._create_key()
+        try:
+            state = datafolder.key_state(self._settings(), key)
+        except psycopg.Error as exc:
+            self.say(f"could not check the development admin key: {exc}")
+            return None
+        if state == "revoked":
+            self.say("the development admin key was revoked; not making another (create")
+            self.say("  one with: tenant-registry api-keys create --name NAME --scopes admin)")
+            return None
+        if state == "unknown":
+            self.say("the saved admin key is not in this database; creating a new one")
+            return self._create_key()
+        return key
 
     def _create_key(self) -> str | None:
         try:
@@ -246,9 +265,6 @@ class Up:
     def _announce(self, ready: bool, key: str | None) -> None:
         if self.stopping.is_set():
             return
-        if ready and key is not None and datafolder.key_is_rejected(self.base_url, key):
-            self.say("the saved admin key is not accepted by this database; creating a new one")
-            key = self._create_key()
         rule = "─" * 64
         self.say(rule)
         if ready:
