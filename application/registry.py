@@ -121,6 +121,7 @@ class TenantRegistry(Application[UUID]):
         trial_days: object = None,
         reason: str | None = None,
         extra: ExtraStatements | None = None,
+        source: str = "api",
     ) -> CommandResult:
         """Register a new tenant in ``trial`` and claim its slug, atomically."""
         now = self.clock.now()
@@ -135,6 +136,7 @@ class TenantRegistry(Application[UUID]):
             now=now,
             actor=actor,
             reason=reason,
+            source=source,
         )
         index = SlugIndex.claim(slug=tenant.slug, tenant_id=tenant.id, now=now)
         try:

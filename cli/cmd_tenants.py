@@ -185,6 +185,7 @@ def cmd_register(args: argparse.Namespace) -> int:
             actor=actor(),
             trial_days=args.trial_days,
             reason=args.reason,
+            source="cli",
             **fields,
         )
     return _answer(result, args)

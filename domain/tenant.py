@@ -112,7 +112,8 @@ class Tenant(Aggregate):
 
     class Registered(Event, Aggregate.Created):
         TOPIC = _topic("TenantRegistered")
-        class_version = 1
+        #: v2 adds ``source``: where the registration came from (``api``, ``cli``, …).
+        class_version = 2
         slug: str
         name: str
         timezone: str
@@ -120,6 +121,12 @@ class Tenant(Aggregate):
         contact_email: str | None
         metadata: dict[str, Any]
         trial_ends_at: datetime
+        source: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Before v2 every registration came through the HTTP API."""
+            state["source"] = "api"
 
         def apply(self, tenant: Tenant) -> None:
             tenant.slug = self.slug
@@ -268,6 +275,7 @@ class Tenant(Aggregate):
         actor: str,
         reason: str | None = None,
         tenant_id: UUID | None = None,
+        source: str = "api",
     ) -> Tenant:
         """Register a new tenant in ``trial``; its trial ends at local midnight."""
         errors = v.Collector()
@@ -304,6 +312,7 @@ class Tenant(Aggregate):
             contact_email=email,
             metadata=dict(metadata),
             trial_ends_at=local_midnight_after(now, timezone, trial_days),
+            source=source,
         )
 
     # ---- views --------------------------------------------------------------------------
