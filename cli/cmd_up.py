@@ -8,6 +8,7 @@ Redis whose data live in the data folder (``./var``), so a second ``up`` finds e
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -22,7 +23,7 @@ import psycopg
 from cli import datafolder, probes
 from cli.embedded import EmbeddedPostgres, EmbeddedRedis
 from cli.errors import CliError
-from cli.logview import LogSink
+from cli.logview import LogSink, SinkHandler
 from cli.main import build_parser
 from cli.supervisor import ChildSpec, StopFlag, Supervisor
 from common.settings import Settings
@@ -60,6 +61,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         sink = LogSink()
         for name in ("redis", "api", "projector", "worker", "scheduler"):
             sink.register(name)  # one column width from the first line on
+        # This process's own log records (migrations, embedding) join the readable log.
+        logging.getLogger().handlers[:] = [SinkHandler(sink)]
         return Up(args, data_dir, sink).run()
 
 

@@ -89,6 +89,10 @@ def test_up_without_urls_runs_the_registry_on_embedded_servers_and_finds_it_afte
             assert _running(commands, command), f"no {command} process in {commands}"
         assert any("redis-server" in " ".join(argv) for argv in commands)
         assert "starting embedded PostgreSQL" in up.log
+        # Every line is readable text, up's own records (the pg_trgm warning) included.
+        assert not [line for line in up.lines if line.partition("|")[2].strip().startswith("{")]
+        trgm = [line for line in up.lines if "pg_trgm is not available" in line]
+        assert trgm and all(line.startswith("up ") and "WARN" in line for line in trgm), trgm
         _second_up_is_refused(data_dir, bare_env)
         assert f"{up.base_url}/docs" in up.log
         key_file = data_dir / "admin-api-key"
