@@ -43,6 +43,11 @@ def _bindir() -> Path:
     return pgserver_bindir()
 
 
+def pg_tool(name: str) -> str:
+    """The path of one of PostgreSQL's programs (``pg_dump``, ``pg_restore``, …)."""
+    return str(_bindir() / name)
+
+
 def pgserver_bindir() -> Path:
     """The ``bin`` folder of the PostgreSQL inside the ``pgserver`` wheel (``up`` embeds it)."""
     spec = importlib.util.find_spec("pgserver")
