@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from api.keys import SCOPES, ApiKeyError, KeyAdmin, parse_scopes
+from application.keys import SCOPES, ApiKeyError, KeyAdmin, parse_scopes
 from cli.errors import CliError
 from common.clock import SystemClock
 from common.db import connect

@@ -20,6 +20,7 @@ from typing import Any
 from uuid import UUID
 
 from api.representations import dumps, event_document, tenant_document
+from application.cause import Cause, new_correlation_id
 from application.registry import CommandResult, TenantRegistry
 from cli.errors import CliError
 from common.settings import get_settings
@@ -120,6 +121,15 @@ def actor() -> str:
     return f"cli:{login or 'unknown'}"
 
 
+#: This CLI invocation's id: the ``correlation_id`` of every event it records.
+INVOCATION_ID = new_correlation_id()
+
+
+def cause() -> Cause:
+    """Who (``cli:<login>``) and which invocation caused the change."""
+    return Cause(actor(), INVOCATION_ID)
+
+
 # ---- reads --------------------------------------------------------------------------------
 
 
@@ -182,10 +192,9 @@ def cmd_register(args: argparse.Namespace) -> int:
         result = registry.register(
             slug=args.slug,
             name=args.name,
-            actor=actor(),
+            actor=cause(),
             trial_days=args.trial_days,
             reason=args.reason,
-            source="cli",
             **fields,
         )
     return _answer(result, args)
@@ -197,7 +206,7 @@ def cmd_lifecycle(args: argparse.Namespace) -> int:
         result = registry.run(
             args.command_name,
             tenant_id,
-            actor=actor(),
+            actor=cause(),
             reason=args.reason,
             expected_version=args.if_version,
         )
@@ -216,7 +225,7 @@ def cmd_update(args: argparse.Namespace) -> int:
         result = registry.update_profile(
             tenant_id,
             changes,
-            actor=actor(),
+            actor=cause(),
             reason=args.reason,
             expected_version=args.if_version,
         )

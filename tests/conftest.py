@@ -22,6 +22,7 @@ from application.registry import TenantRegistry
 from cli.cmd_core import migrate_all
 from common.clock import FrozenClock
 from common.settings import Settings
+from common.tables import SECRETS_TABLE
 from tests.support.services import start_session_services
 
 SERVICES = start_session_services()
@@ -67,7 +68,8 @@ def truncate_all(settings: Settings) -> None:
     """Empty every table in the registry's schema and restart their sequences."""
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         rows = conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = %s", (settings.db_schema,)
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s AND tablename <> %s",
+            (settings.db_schema, SECRETS_TABLE),
         ).fetchall()
         if rows:
             tables = sql.SQL(", ").join(sql.Identifier(settings.db_schema, r[0]) for r in rows)

@@ -1,9 +1,9 @@
 """Event evolution: v1 events stored by earlier code read the same as v2 ones, everywhere.
 
-``TenantRegistered`` v2 added ``source`` (upcast from v1 as ``"api"``). The v1 rows below are
-the exact bytes the v1 code wrote (captured from a store before the change); they sit in one
-store beside v2 events written by today's code, and every reader — the aggregate, history,
-the feed, the projector and a rebuild — goes through ``domain.evolution.upcast``.
+Every tenant event's v2 added ``correlation_id`` (upcast from v1 as ``None``). The v1 rows
+below are the exact bytes the v1 code wrote (captured from a store before the change); they
+sit in one store beside v2 events written by today's code, and every reader — the aggregate,
+history, the feed, the projector and a rebuild — goes through ``domain.evolution.upcast``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import psycopg
 from eventsourcing.persistence import StoredEvent
 from psycopg import sql
 
+from application.cause import Cause
 from application.registry import TenantRegistry
 from common.settings import Settings
 from common.tables import EVENTS_TABLE
@@ -67,25 +68,31 @@ def test_v1_and_v2_registrations_in_one_store_read_alike_everywhere(
     settings: Settings, registry: TenantRegistry, read_model: ReadModel
 ) -> None:
     _store_v1(registry)
-    current = registry.register(slug="modern", name="Modern Ltd", actor="t", source="cli")
-    registry.run("activate", current.tenant.id, actor="t")
+    cause = Cause("key:ops", "req-123")
+    current = registry.register(slug="modern", name="Modern Ltd", actor=cause)
+    registry.run("activate", current.tenant.id, actor=cause)
     modern = current.tenant.id
     assert "class_version" not in _stored_state(settings, LEGACY)
     assert _stored_state(settings, modern)["class_version"] == 2
 
     # The aggregate (the library's repository, through the application's mapper).
-    events = {t: list(registry.events.get(t)) for t in (LEGACY, modern)}
-    assert [e.source for e in events[LEGACY][:1]] == ["api"]  # type: ignore[attr-defined]
-    assert [e.source for e in events[modern][:1]] == ["cli"]  # type: ignore[attr-defined]
+    for tenant_id, expected in ((LEGACY, None), (modern, "req-123")):
+        events = list(registry.events.get(tenant_id))
+        assert [e.correlation_id for e in events] == [expected] * 2  # type: ignore[attr-defined]
     legacy = registry.get_tenant(LEGACY)
     assert (legacy.slug, legacy.status, legacy.version) == ("legacy", "active", 2)
 
     # History and the feed.
-    assert registry.history(LEGACY)[0].data["source"] == "api"
-    assert registry.history(modern)[0].data["source"] == "cli"
-    feed = registry.feed(after=0, limit=100, types=["TenantRegistered"])
-    assert {e.tenant_id: e.data["source"] for e in feed} == {LEGACY: "api", modern: "cli"}
-    assert all("class_version" not in e.data for e in registry.history(modern))
+    assert [e.correlation_id for e in registry.history(LEGACY)] == [None, None]
+    assert [e.correlation_id for e in registry.history(modern)] == ["req-123"] * 2
+    feed = registry.feed(after=0, limit=100, types=["TenantRegistered", "TenantActivated"])
+    assert [(e.tenant_id, e.type, e.correlation_id) for e in feed] == [
+        (LEGACY, "TenantRegistered", None),
+        (LEGACY, "TenantActivated", None),
+        (modern, "TenantRegistered", "req-123"),
+        (modern, "TenantActivated", "req-123"),
+    ]
+    assert all("class_version" not in e.data for e in feed)
 
     # The projector, then a rebuild from position 0: the same rows as replaying the aggregates.
     catch_up(settings)
