@@ -92,6 +92,8 @@ def test_register_lifecycle_update_history_and_reads_as_an_operator(
         "TenantRestored",
     ]
     assert {e["actor"] for e in history} == {f"cli:{getpass.getuser()}"}
+    assert len({e["correlation_id"] for e in history}) == 1  # this process's invocation id
+    assert history[0]["correlation_id"]
     assert history[1]["reason"] == "paid"
 
     catch_up(settings)
