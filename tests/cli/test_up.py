@@ -102,8 +102,8 @@ def test_up_without_urls_runs_the_registry_on_embedded_servers_and_finds_it_afte
         postmaster = up.postmaster_pid()
         assert postmaster is not None
         everything = [p.pid for p in up.descendants()] + [postmaster]
-        assert up.stop(timeout=10) == 0
-        assert wait_all_gone(everything, timeout=10) == []
+        assert up.stop() == 0  # generous: two loaded cores stop five processes and a server
+        assert wait_all_gone(everything, timeout=30) == []
 
     with UpProcess(data_dir, bare_env) as again:
         assert again.wait_ready() == key
@@ -194,7 +194,7 @@ def test_up_after_a_killed_up_reuses_its_postgres_and_finds_its_tenants(
         )
         assert revoke.returncode == 0, revoke.stderr
         assert second.stop() == 0
-    assert wait_all_gone([postmaster], timeout=10) == []
+    assert wait_all_gone([postmaster], timeout=30) == []
 
     # A revoked development key stays revoked: no new key on the next start.
     with UpProcess(data_dir, bare_env) as third:
