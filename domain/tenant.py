@@ -8,6 +8,7 @@ that are allowed from here; a command whose result is the current state records 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, cast
@@ -136,6 +137,56 @@ class Tenant(Aggregate):
             tenant.cancelled_at = None
             tenant.deleted_at = None
             tenant.purge_after = None
+
+    class Imported(Event, Aggregate.Created):
+        """A tenant brought in whole from another system's table (SPEC §13).
+
+        A creation event like :class:`Registered`, carrying the complete state. Its
+        ``timestamp`` is the import time; ``created_at`` and ``updated_at`` are the source
+        row's and become the tenant's own.
+        """
+
+        TOPIC = _topic("TenantImported")
+        class_version = 1
+        slug: str
+        name: str
+        timezone: str
+        plan: str
+        contact_email: str | None
+        metadata: dict[str, Any]
+        status: str
+        created_at: datetime
+        updated_at: datetime
+        trial_ends_at: datetime
+        grace_ends_at: datetime | None
+        activated_at: datetime | None
+        paused_at: datetime | None
+        cancelled_at: datetime | None
+        deleted_at: datetime | None
+        purge_after: datetime | None
+
+        def apply(self, tenant: Tenant) -> None:
+            tenant.slug = self.slug
+            tenant.name = self.name
+            tenant.timezone = self.timezone
+            tenant.plan = self.plan
+            tenant.contact_email = self.contact_email
+            tenant.metadata = dict(self.metadata)
+            tenant.status = Status(self.status)
+            tenant.trial_ends_at = self.trial_ends_at
+            tenant.grace_ends_at = self.grace_ends_at
+            tenant.activated_at = self.activated_at
+            tenant.paused_at = self.paused_at
+            tenant.cancelled_at = self.cancelled_at
+            tenant.deleted_at = self.deleted_at
+            tenant.purge_after = self.purge_after
+
+        def mutate(self, aggregate: Any) -> Any:
+            # The source's creation and modification times, not the import's.
+            tenant = cast(Tenant, super().mutate(aggregate))
+            tenant._created_on = self.created_at  # the library's own field: no setter
+            tenant.modified_on = self.updated_at
+            return tenant
 
     class Activated(Event):
         TOPIC = _topic("TenantActivated")
@@ -304,6 +355,52 @@ class Tenant(Aggregate):
             contact_email=email,
             metadata=dict(metadata),
             trial_ends_at=local_midnight_after(now, timezone, trial_days),
+        )
+
+    @classmethod
+    def import_state(
+        cls,
+        *,
+        tenant_id: UUID,
+        state: Mapping[str, object],
+        now: datetime,
+        actor: str,
+        trial_days: int,
+        grace_days: int,
+        retention_days: int,
+    ) -> Tenant:
+        """A tenant from another system's row, checked by the rules of :meth:`register`.
+
+        ``state`` holds the fields of :data:`TENANT_FIELDS` (``id`` and ``version`` aside);
+        missing optional ones take their defaults. Deadlines missing from the row are derived
+        as the lifecycle would have set them (SPEC §2): the trial ends ``trial_days`` local
+        midnights after creation, a ``grace`` tenant's grace ``grace_days`` after its last
+        change, a soft-deleted tenant is purged ``retention_days`` after its deletion.
+        """
+        errors = v.Collector()
+        fields = _import_profile(errors, state)
+        times = _import_times(errors, state, now)
+        status = state.get("status")
+        if status not in _STATUSES:
+            errors.add("status", f"must be one of {', '.join(_STATUSES)}")
+        errors.raise_if_any()
+        times = _import_deadlines(
+            errors,
+            Status(cast(str, status)),
+            times,
+            zone=cast(str, fields["timezone"]),
+            days=(trial_days, grace_days, retention_days),
+        )
+        errors.raise_if_any()
+        return cls._create(
+            cls.Imported,
+            id=tenant_id,
+            timestamp=now,
+            actor=actor,
+            reason=None,
+            status=cast(str, status),
+            **fields,
+            **times,
         )
 
     # ---- views --------------------------------------------------------------------------
@@ -507,6 +604,115 @@ class Tenant(Aggregate):
         self.trigger_event(self.Purged, timestamp=now, actor=actor, reason=None, purged_at=now)
 
 
+_STATUSES: tuple[str, ...] = tuple(s.value for s in Status)
+_TIMES: tuple[str, ...] = (
+    "created_at",
+    "updated_at",
+    "trial_ends_at",
+    "grace_ends_at",
+    "activated_at",
+    "paused_at",
+    "cancelled_at",
+    "deleted_at",
+    "purge_after",
+)
+#: The entry time each status holds, derived from ``updated_at`` when the row lacks it.
+_ENTERED: dict[Status, str] = {
+    Status.ACTIVE: "activated_at",
+    Status.PAUSED: "paused_at",
+    Status.CANCELLED: "cancelled_at",
+}
+
+
+def _import_profile(errors: v.Collector, state: Mapping[str, object]) -> dict[str, Any]:
+    """The imported row's slug and profile, checked as a registration checks them."""
+    slug, timezone, plan = state.get("slug"), state.get("timezone"), state.get("plan")
+    metadata = state.get("metadata")
+    if problem := v.check_slug(slug):
+        errors.add("slug", problem)
+    name, problem = v.clean_name(state.get("name"))
+    if problem:
+        errors.add("name", problem)
+    if problem := v.check_timezone(timezone):
+        errors.add("timezone", problem)
+    if problem := v.check_plan(plan):
+        errors.add("plan", problem)
+    email, problem = v.clean_email(state.get("contact_email"))
+    if problem:
+        errors.add("contact_email", problem)
+    if problem := v.check_metadata(metadata):
+        errors.add("metadata", problem)
+    return {
+        "slug": slug,
+        "name": name,
+        "timezone": timezone,
+        "plan": plan,
+        "contact_email": email,
+        "metadata": dict(cast(dict[str, Any], metadata)) if isinstance(metadata, dict) else {},
+    }
+
+
+def _import_times(
+    errors: v.Collector, state: Mapping[str, object], now: datetime
+) -> dict[str, datetime | None]:
+    """The row's instants: timezone-aware, none in the future, none before its creation."""
+    times: dict[str, datetime | None] = {}
+    for field in _TIMES:
+        value = state.get(field)
+        if value is None:
+            times[field] = None
+        elif not isinstance(value, datetime) or value.utcoffset() is None:
+            errors.add(field, "must be a timezone-aware instant")
+        else:
+            times[field] = value
+    created = times.get("created_at")
+    if "created_at" in times and created is None:
+        errors.add("created_at", "is required")
+    elif created is not None and created > now:
+        errors.add("created_at", "must not be in the future")
+    if created is not None:
+        for field in ("updated_at", "activated_at", "paused_at", "cancelled_at", "deleted_at"):
+            value = times.get(field)
+            if value is not None and not created <= value <= now:
+                errors.add(field, "must lie between created_at and now")
+    return times
+
+
+def _import_deadlines(
+    errors: v.Collector,
+    status: Status,
+    times: dict[str, datetime | None],
+    *,
+    zone: str,
+    days: tuple[int, int, int],
+) -> dict[str, Any]:
+    """Fill what the lifecycle would have set; refuse a state it could never reach."""
+    trial_days, grace_days, retention_days = days
+    created = cast(datetime, times["created_at"])
+    out: dict[str, Any] = dict(times)
+    # Without an ``updated_at``, the latest recorded change is the best proxy for it.
+    changes = (times[f] for f in ("activated_at", "paused_at", "cancelled_at", "deleted_at"))
+    updated = out["updated_at"] = times["updated_at"] or max((created, *filter(None, changes)))
+    if out["trial_ends_at"] is None:
+        out["trial_ends_at"] = local_midnight_after(created, zone, trial_days)
+    if status is Status.GRACE:
+        if out["grace_ends_at"] is None:
+            out["grace_ends_at"] = local_midnight_after(updated, zone, grace_days)
+    else:
+        out["grace_ends_at"] = None  # cleared whenever a tenant leaves grace
+    entered = _ENTERED.get(status)
+    if entered is not None and out[entered] is None:
+        out[entered] = updated
+    deleted = times["deleted_at"]
+    if deleted is None:
+        out["purge_after"] = None
+    elif status is not Status.CANCELLED:
+        errors.add("deleted_at", "only a cancelled tenant can be soft-deleted")
+    elif out["purge_after"] is None:
+        out["purge_after"] = deleted + timedelta(days=retention_days)
+    return out
+
+
 def _check_reason(errors: v.Collector, reason: object) -> None:
     if problem := v.check_reason(reason):
         errors.add("reason", problem)
@@ -546,6 +752,7 @@ TENANT_EVENT_CLASSES: tuple[type[Tenant.Event], ...] = (
     Tenant.TrialExpired,
     Tenant.GraceExpired,
     Tenant.Purged,
+    Tenant.Imported,
 )
 TENANT_TOPICS: dict[str, str] = {event_type(c.TOPIC): c.TOPIC for c in TENANT_EVENT_CLASSES}
 
