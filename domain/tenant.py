@@ -670,7 +670,7 @@ def _import_times(
         errors.add("created_at", "is required")
     elif created is not None and created > now:
         errors.add("created_at", "must not be in the future")
-    if created is not None:
+    elif created is not None:
         for field in ("updated_at", "activated_at", "paused_at", "cancelled_at", "deleted_at"):
             value = times.get(field)
             if value is not None and not created <= value <= now:
