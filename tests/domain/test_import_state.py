@@ -124,7 +124,9 @@ def test_imported_tenant_replays_from_its_stored_event_and_takes_commands() -> N
     tenant = _import(status="paused", paused_at=T0 - 10 * DAY)
     mapper: Mapper[UUID] = Mapper(transcoder=OrjsonTranscoder())
     (event,) = tenant.collect_events()
-    replayed = mapper.to_domain_event(mapper.to_stored_event(event)).mutate(None)
+    decoded = mapper.to_domain_event(mapper.to_stored_event(event))
+    assert isinstance(decoded, Tenant.Imported)
+    replayed = decoded.mutate(None)
     assert isinstance(replayed, Tenant)
     assert replayed.__dict__ == tenant.__dict__
     replayed.activate(now=T0, actor="key:test")

@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from common.settings import Settings
 from tests.conftest import ADMIN_URL
@@ -89,9 +90,7 @@ class SourceTable:
         )
         params = [
             [
-                psycopg.types.json.Jsonb(r[c])
-                if c == "metadata" and r.get(c) is not None
-                else r.get(c)
+                Jsonb(r[c]) if c == "metadata" and r.get(c) is not None else r.get(c)
                 for c in SOURCE_COLUMNS
             ]
             for r in rows
