@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import orjson
 import psycopg
 from psycopg import sql
+from psycopg.types.json import set_json_loads
 
 #: Tenant fields an import reads, each with the column names that usually hold it.
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -92,6 +94,8 @@ def resolve_columns(columns: Sequence[str], mapping: Mapping[str, str]) -> dict[
 def to_python(field: str, value: Any) -> Any:
     """A source value as the domain expects it; what cannot be read is passed on as is, for
     the domain to refuse with its reason."""
+    if value is None:
+        return None
     if isinstance(value, str):
         value = value.strip()
         if field in ("status", "slug"):
@@ -157,6 +161,7 @@ class TableSource:
         """Batches of ``size`` rows in creation order; one read-only snapshot for the run."""
         with psycopg.connect(self.url) as conn:
             conn.read_only = True
+            set_json_loads(orjson.loads, conn)
             try:
                 probe = conn.execute(sql.SQL("SELECT * FROM {} LIMIT 0").format(self.table))
             except psycopg.errors.UndefinedTable:

@@ -182,10 +182,16 @@ class Tenant(Aggregate):
             tenant.purge_after = self.purge_after
 
         def mutate(self, aggregate: Any) -> Any:
-            # The source's creation and modification times, not the import's.
-            tenant = cast(Tenant, super().mutate(aggregate))
-            tenant._created_on = self.created_at  # the library's own field: no setter
+            """The tenant, created with the source's creation and modification times.
+
+            What ``Aggregate.Created.mutate`` does, without matching this event's fields to
+            the parameters of ``__init__`` by signature on every call (``Tenant.__init__``
+            takes none): an import creates a million of these.
+            """
+            tenant = Tenant.__new__(Tenant)
+            tenant.__base_init__(self.originator_id, self.originator_version, self.created_at)
             tenant.modified_on = self.updated_at
+            self.apply(tenant)
             return tenant
 
     class Activated(Event):
