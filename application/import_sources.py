@@ -149,47 +149,74 @@ def _table_identifier(table: str) -> sql.Identifier:
 
 
 class TableSource:
-    """Rows of a PostgreSQL table, read with a server-side cursor a batch at a time."""
+    """Rows of a PostgreSQL table, read with a server-side cursor a batch at a time.
 
-    def __init__(self, url: str, table: str, mapping: Mapping[str, str]) -> None:
+    With ``part=(k, n)`` only the k-th of n disjoint shares is read, split by a hash of the
+    slug: rows sharing a slug stay in one share, in creation order, so that n processes can
+    import one share each and the first-created row of a slug still claims it.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        table: str,
+        mapping: Mapping[str, str],
+        part: tuple[int, int] = (0, 1),
+    ) -> None:
         self.url = url
+        self.table_name = table
         self.table = _table_identifier(table)
         self.mapping = mapping
+        self.part = part
         self.describe = f"table {table}"
 
     def batches(self, size: int) -> Iterator[list[SourceRow]]:
         """Batches of ``size`` rows in creation order; one read-only snapshot for the run."""
+        k, n = self.part
+        label = "row {}" if n == 1 else f"row {{}} of share {k + 1}/{n}"
         with psycopg.connect(self.url) as conn:
             conn.read_only = True
             set_json_loads(orjson.loads, conn)
-            try:
-                probe = conn.execute(sql.SQL("SELECT * FROM {} LIMIT 0").format(self.table))
-            except psycopg.errors.UndefinedTable:
-                msg = f"the source has no table {self.table.as_string(conn)}"
-                raise ImportSourceError(msg) from None
-            columns = [d.name for d in probe.description or ()]
-            chosen = resolve_columns(columns, self.mapping)
+            chosen = resolve_columns(self._columns(conn), self.mapping)
             fields = list(chosen)
-            order: list[sql.Composable] = [sql.Identifier(chosen["id"])]
-            if "created_at" in chosen:
-                created = sql.Identifier(chosen["created_at"])
-                order.insert(0, sql.SQL("{} NULLS LAST").format(created))
-            query = sql.SQL("SELECT {} FROM {} ORDER BY {}").format(
-                sql.SQL(", ").join(sql.Identifier(chosen[f]) for f in fields),
-                self.table,
-                sql.SQL(", ").join(order),
-            )
             number = 0
             with conn.cursor(name="tenant_registry_import") as cursor:
                 cursor.itersize = size
-                cursor.execute(query)
+                cursor.execute(self._query(chosen), {"k": k, "n": n})
                 while rows := cursor.fetchmany(size):
                     batch = []
                     for row in rows:
                         number += 1
                         values = {f: to_python(f, v) for f, v in zip(fields, row, strict=True)}
-                        batch.append(SourceRow(f"row {number}", values))
+                        batch.append(SourceRow(label.format(number), values))
                     yield batch
+
+    def _columns(self, conn: psycopg.Connection[Any]) -> list[str]:
+        try:
+            probe = conn.execute(sql.SQL("SELECT * FROM {} LIMIT 0").format(self.table))
+        except psycopg.errors.UndefinedTable:
+            msg = f"the source has no table {self.table_name!r}"
+            raise ImportSourceError(msg) from None
+        return [d.name for d in probe.description or ()]
+
+    def _query(self, chosen: dict[str, str]) -> sql.Composed:
+        key = sql.Identifier(chosen["id"])
+        order: list[sql.Composable] = [key]
+        if "created_at" in chosen:
+            created = sql.Identifier(chosen["created_at"])
+            order.insert(0, sql.SQL("{} NULLS LAST").format(created))
+        share: sql.Composable = sql.SQL("{}::text").format(key)
+        if "slug" in chosen:
+            slug = sql.Identifier(chosen["slug"])
+            share = sql.SQL("coalesce(nullif(lower(btrim({}::text)), ''), {})").format(slug, share)
+        return sql.SQL(
+            "SELECT {} FROM {} WHERE mod(hashtext({}) & 2147483647, %(n)s) = %(k)s ORDER BY {}"
+        ).format(
+            sql.SQL(", ").join(sql.Identifier(chosen[f]) for f in chosen),
+            self.table,
+            share,
+            sql.SQL(", ").join(order),
+        )
 
 
 class JsonLinesSource:

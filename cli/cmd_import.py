@@ -11,6 +11,7 @@ from typing import Any
 
 import psycopg
 
+from application.import_parallel import ImportFailed, run_shares
 from application.import_sources import (
     ImportSourceError,
     JsonLinesSource,
@@ -48,12 +49,21 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="rows per transaction"
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes for --from, each importing a share of the rows (default 1)",
+    )
     parser.set_defaults(handler=cmd_import)
 
 
 def cmd_import(args: argparse.Namespace) -> int:
     if not 1 <= args.batch_size <= 50_000:
         msg = "--batch-size must be from 1 to 50000"
+        raise CliError(msg)
+    if not 1 <= args.workers <= 32 or (args.workers > 1 and args.jsonl is not None):
+        msg = "--workers must be from 1 to 32, and more than 1 only with --from"
         raise CliError(msg)
     try:
         mapping = parse_mapping(args.map)
@@ -64,24 +74,42 @@ def cmd_import(args: argparse.Namespace) -> int:
         source = JsonLinesSource(args.jsonl, mapping)
     else:
         source = TableSource(args.source_url, args.table, mapping)
-    registry = TenantRegistry(get_settings())
     progress = _Progress(args.dry_run)
-    importer = Importer(
-        registry, dry_run=args.dry_run, on_batch=progress.batch, on_refused=progress.refused
-    )
     try:
-        summary = importer.run(source.batches(args.batch_size))
-    except ImportSourceError as exc:
+        summary = _run(args, source, progress)
+    except (ImportSourceError, ImportFailed) as exc:
         raise CliError(str(exc)) from None
     except psycopg.OperationalError as exc:
         first = str(exc).strip().splitlines()
         msg = f"import stopped, run it again to resume: {first[0] if first else exc!r}"
         raise CliError(msg) from None
-    finally:
-        registry.close()
     progress.done(summary)
     print(json.dumps({"source": source.describe, **summary.as_dict()}), flush=True)
     return 0
+
+
+def _run(
+    args: argparse.Namespace, source: TableSource | JsonLinesSource, progress: _Progress
+) -> Summary:
+    settings = get_settings()
+    if isinstance(source, TableSource) and args.workers > 1:
+        return run_shares(
+            settings,
+            source,
+            workers=args.workers,
+            batch_size=args.batch_size,
+            dry_run=args.dry_run,
+            on_batch=progress.batch,
+            on_refused=progress.refused,
+        )
+    registry = TenantRegistry(settings)
+    try:
+        importer = Importer(
+            registry, dry_run=args.dry_run, on_batch=progress.batch, on_refused=progress.refused
+        )
+        return importer.run(source.batches(args.batch_size))
+    finally:
+        registry.close()
 
 
 class _Progress:

@@ -33,8 +33,9 @@ FROM generate_series(1, %(rows)s) AS g
 
 
 def _kill_after_some_batches(settings: Settings, table: SourceTable, tmp_path: Path) -> None:
-    """Start the import, wait for its progress to show committed batches, SIGKILL it."""
-    args = ["--from", table.url, "--table", table.name, "--batch-size", "100"]
+    """Start the import (two share processes), wait for its progress to show committed
+    batches, SIGKILL it: its share processes stop after the batch they are saving."""
+    args = ["--from", table.url, "--table", table.name, "--batch-size", "100", "--workers", "2"]
     with (tmp_path / "killed.out").open("wb") as out:
         process = subprocess.Popen(
             [CLI, "import", *args], env=cli_env(settings), stdout=out, stderr=subprocess.PIPE

@@ -101,14 +101,17 @@ def _expected(source: dict[str, Any], settings: Settings) -> dict[str, Any]:
     return expected
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
 def test_import_refuses_exactly_the_bad_rows_and_the_read_table_matches_the_source(
-    settings: Settings, source_table: SourceTable
+    settings: Settings, source_table: SourceTable, workers: str
 ) -> None:
     good = _good_rows()
     bad = _bad_rows(good)
     source_table.insert([*good, *bad.values()])
 
-    run = run_import(settings, "--from", source_table.url, "--table", source_table.name)
+    run = run_import(
+        settings, "--from", source_table.url, "--table", source_table.name, "--workers", workers
+    )
 
     assert run.returncode == 0, run.stderr
     summary = run.summary
