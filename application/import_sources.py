@@ -174,7 +174,7 @@ class TableSource:
         """Batches of ``size`` rows in creation order; one read-only snapshot for the run."""
         k, n = self.part
         label = "row {}" if n == 1 else f"row {{}} of share {k + 1}/{n}"
-        with psycopg.connect(self.url) as conn:
+        with self._connect() as conn:
             conn.read_only = True
             set_json_loads(orjson.loads, conn)
             chosen = resolve_columns(self._columns(conn), self.mapping)
@@ -190,6 +190,14 @@ class TableSource:
                         values = {f: to_python(f, v) for f, v in zip(fields, row, strict=True)}
                         batch.append(SourceRow(label.format(number), values))
                     yield batch
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        try:
+            return psycopg.connect(self.url, connect_timeout=10)
+        except psycopg.OperationalError as exc:
+            lines = str(exc).strip().splitlines()
+            msg = f"cannot reach the source database: {lines[0] if lines else type(exc).__name__}"
+            raise ImportSourceError(msg) from None
 
     def _columns(self, conn: psycopg.Connection[Any]) -> list[str]:
         try:

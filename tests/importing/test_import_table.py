@@ -231,3 +231,26 @@ def test_slug_held_by_a_registered_tenant_is_refused_and_the_rest_imported(
     (refusal,) = run.summary["refused_rows"]
     assert refusal["reason"] == "slug-taken"
     assert str(holder.tenant.id) in refusal["detail"]
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (("--table", "no_such_table"), "the source has no table 'no_such_table'"),
+        (("--map", "nope=name"), "the source has no column 'nope'"),
+    ],
+)
+def test_a_source_that_cannot_be_read_as_asked_fails_in_one_line(
+    settings: Settings, source_table: SourceTable, args: tuple[str, ...], reason: str
+) -> None:
+    run = run_import(settings, "--from", source_table.url, "--table", source_table.name, *args)
+    assert run.returncode == 1
+    assert reason in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_an_unreachable_source_fails_in_one_line(settings: Settings) -> None:
+    run = run_import(settings, "--from", "postgresql://postgres@127.0.0.1:1/nowhere")
+    assert run.returncode == 1
+    assert "cannot reach the source database" in run.stderr
+    assert "Traceback" not in run.stderr
