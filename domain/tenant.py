@@ -21,6 +21,7 @@ from eventsourcing.utils import register_topic
 from domain import validation as v
 from domain.calendar import local_midnight_after
 from domain.errors import InvalidTransition, NotDue
+from domain.import_rules import imported_state
 
 
 class Status(StrEnum):
@@ -383,30 +384,14 @@ class Tenant(Aggregate):
         midnights after creation, a ``grace`` tenant's grace ``grace_days`` after its last
         change, a soft-deleted tenant is purged ``retention_days`` after its deletion.
         """
-        errors = v.Collector()
-        fields = _import_profile(errors, state)
-        times = _import_times(errors, state, now)
-        status = state.get("status")
-        if status not in _STATUSES:
-            errors.add("status", f"must be one of {', '.join(_STATUSES)}")
-        errors.raise_if_any()
-        times = _import_deadlines(
-            errors,
-            Status(cast(str, status)),
-            times,
-            zone=cast(str, fields["timezone"]),
+        fields = imported_state(
+            state,
+            now=now,
+            statuses=tuple(s.value for s in Status),
             days=(trial_days, grace_days, retention_days),
         )
-        errors.raise_if_any()
         return cls._create(
-            cls.Imported,
-            id=tenant_id,
-            timestamp=now,
-            actor=actor,
-            reason=None,
-            status=cast(str, status),
-            **fields,
-            **times,
+            cls.Imported, id=tenant_id, timestamp=now, actor=actor, reason=None, **fields
         )
 
     # ---- views --------------------------------------------------------------------------
@@ -608,115 +593,6 @@ class Tenant(Aggregate):
             msg = f"tenant {self.id} is not due for purge"
             raise NotDue(msg)
         self.trigger_event(self.Purged, timestamp=now, actor=actor, reason=None, purged_at=now)
-
-
-_STATUSES: tuple[str, ...] = tuple(s.value for s in Status)
-_TIMES: tuple[str, ...] = (
-    "created_at",
-    "updated_at",
-    "trial_ends_at",
-    "grace_ends_at",
-    "activated_at",
-    "paused_at",
-    "cancelled_at",
-    "deleted_at",
-    "purge_after",
-)
-#: The entry time each status holds, derived from ``updated_at`` when the row lacks it.
-_ENTERED: dict[Status, str] = {
-    Status.ACTIVE: "activated_at",
-    Status.PAUSED: "paused_at",
-    Status.CANCELLED: "cancelled_at",
-}
-
-
-def _import_profile(errors: v.Collector, state: Mapping[str, object]) -> dict[str, Any]:
-    """The imported row's slug and profile, checked as a registration checks them."""
-    slug, timezone, plan = state.get("slug"), state.get("timezone"), state.get("plan")
-    metadata = state.get("metadata")
-    if problem := v.check_slug(slug):
-        errors.add("slug", problem)
-    name, problem = v.clean_name(state.get("name"))
-    if problem:
-        errors.add("name", problem)
-    if problem := v.check_timezone(timezone):
-        errors.add("timezone", problem)
-    if problem := v.check_plan(plan):
-        errors.add("plan", problem)
-    email, problem = v.clean_email(state.get("contact_email"))
-    if problem:
-        errors.add("contact_email", problem)
-    if problem := v.check_metadata(metadata):
-        errors.add("metadata", problem)
-    return {
-        "slug": slug,
-        "name": name,
-        "timezone": timezone,
-        "plan": plan,
-        "contact_email": email,
-        "metadata": dict(cast(dict[str, Any], metadata)) if isinstance(metadata, dict) else {},
-    }
-
-
-def _import_times(
-    errors: v.Collector, state: Mapping[str, object], now: datetime
-) -> dict[str, datetime | None]:
-    """The row's instants: timezone-aware, none in the future, none before its creation."""
-    times: dict[str, datetime | None] = {}
-    for field in _TIMES:
-        value = state.get(field)
-        if value is None:
-            times[field] = None
-        elif not isinstance(value, datetime) or value.utcoffset() is None:
-            errors.add(field, "must be a timezone-aware instant")
-        else:
-            times[field] = value
-    created = times.get("created_at")
-    if "created_at" in times and created is None:
-        errors.add("created_at", "is required")
-    elif created is not None and created > now:
-        errors.add("created_at", "must not be in the future")
-    elif created is not None:
-        for field in ("updated_at", "activated_at", "paused_at", "cancelled_at", "deleted_at"):
-            value = times.get(field)
-            if value is not None and not created <= value <= now:
-                errors.add(field, "must lie between created_at and now")
-    return times
-
-
-def _import_deadlines(
-    errors: v.Collector,
-    status: Status,
-    times: dict[str, datetime | None],
-    *,
-    zone: str,
-    days: tuple[int, int, int],
-) -> dict[str, Any]:
-    """Fill what the lifecycle would have set; refuse a state it could never reach."""
-    trial_days, grace_days, retention_days = days
-    created = cast(datetime, times["created_at"])
-    out: dict[str, Any] = dict(times)
-    # Without an ``updated_at``, the latest recorded change is the best proxy for it.
-    changes = (times[f] for f in ("activated_at", "paused_at", "cancelled_at", "deleted_at"))
-    updated = out["updated_at"] = times["updated_at"] or max((created, *filter(None, changes)))
-    if out["trial_ends_at"] is None:
-        out["trial_ends_at"] = local_midnight_after(created, zone, trial_days)
-    if status is Status.GRACE:
-        if out["grace_ends_at"] is None:
-            out["grace_ends_at"] = local_midnight_after(updated, zone, grace_days)
-    else:
-        out["grace_ends_at"] = None  # cleared whenever a tenant leaves grace
-    entered = _ENTERED.get(status)
-    if entered is not None and out[entered] is None:
-        out[entered] = updated
-    deleted = times["deleted_at"]
-    if deleted is None:
-        out["purge_after"] = None
-    elif status is not Status.CANCELLED:
-        errors.add("deleted_at", "only a cancelled tenant can be soft-deleted")
-    elif out["purge_after"] is None:
-        out["purge_after"] = deleted + timedelta(days=retention_days)
-    return out
 
 
 def _check_reason(errors: v.Collector, reason: object) -> None:
