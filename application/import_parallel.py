@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from queue import Empty
 from typing import Any
 
+from application.cause import new_correlation_id
 from application.import_sources import TableSource
 from application.importer import MAX_LISTED_REFUSALS, Importer, Refusal, Summary
 from application.registry import TenantRegistry
@@ -40,6 +41,7 @@ class ShareJob:
     batch_size: int
     dry_run: bool
     parent: int
+    correlation_id: str
 
 
 def merge(summaries: Iterable[Summary]) -> Summary:
@@ -70,12 +72,13 @@ def run_shares(
 ) -> Summary:
     """Import ``source`` with ``workers`` processes; the merged summary."""
     context = multiprocessing.get_context("spawn")
+    correlation_id = new_correlation_id()
     events: Any = context.Queue()
     processes = []
     for k in range(workers):
         job = ShareJob(
             settings, source.url, source.table_name, dict(source.mapping),
-            (k, workers), batch_size, dry_run, os.getpid(),
+            (k, workers), batch_size, dry_run, os.getpid(), correlation_id,
         )  # fmt: skip
         process = context.Process(target=_share, args=(job, events), daemon=True)
         process.start()
@@ -127,6 +130,7 @@ def _share(job: ShareJob, events: Any) -> None:
             dry_run=job.dry_run,
             on_batch=on_batch,
             on_refused=lambda refusal: events.put(("refused", k, refusal)),
+            correlation_id=job.correlation_id,
         )
         source = TableSource(job.url, job.table, job.mapping, job.part)
         summary = importer.run(source.batches(job.batch_size))

@@ -25,6 +25,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
+from application.cause import new_correlation_id
 from application.import_lookup import Known, StoreLookup
 from application.import_sources import SourceRow, parse_id
 from application.recorder import OriginatorPurged
@@ -101,8 +102,11 @@ class Importer:
         dry_run: bool = False,
         on_batch: Callable[[Summary], None] = lambda _: None,
         on_refused: Callable[[Refusal], None] = lambda _: None,
+        correlation_id: str | None = None,
     ) -> None:
         self.registry = registry
+        #: Every event of this run records it (SPEC §11), shares of one import alike.
+        self.correlation_id = correlation_id or new_correlation_id()
         self.dry_run = dry_run
         self.summary = Summary(dry_run=dry_run)
         self._on_batch = on_batch
@@ -205,6 +209,7 @@ class Importer:
             trial_days=settings.trial_days,
             grace_days=settings.grace_days,
             retention_days=settings.retention_days,
+            correlation_id=self.correlation_id,
         )
 
     # ---- writing side: the store decides what is new ------------------------------------

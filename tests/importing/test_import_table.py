@@ -8,6 +8,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from application.registry import TenantRegistry
 from common.clock import FrozenClock
 from common.settings import Settings
 from domain.calendar import local_midnight_after
@@ -138,6 +139,14 @@ def test_import_refuses_exactly_the_bad_rows_and_the_read_table_matches_the_sour
             assert read_model.get(source["id"]) is None
     finally:
         read_model.close()
+    registry = TenantRegistry(settings)
+    try:
+        histories = [registry.history(source["id"]) for source in good]
+    finally:
+        registry.close()
+    # One import, one correlation id, whatever the number of share processes.
+    assert len({e.correlation_id for (e,) in histories}) == 1
+    assert histories[0][0].correlation_id is not None
 
 
 def test_purge_sweep_after_an_import_erases_exactly_the_rows_past_retention(
