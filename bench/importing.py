@@ -48,8 +48,9 @@ SELECT gen_random_uuid(), 'Tenant ' || g || ' Ltd',
        CASE WHEN mod(g, 3) = 0 THEN 'ops' || g || '@example.com' END,
        CASE WHEN mod(g, 2) = 0 THEN jsonb_build_object('crm', g) END,
        NULL, NULL, NULL, NULL, NULL,
-       CASE WHEN mod(g, 6) = 5 AND mod(g, 12) = 11
-            THEN now() - (mod(g, 200) || ' days')::interval END,
+       CASE WHEN mod(g, 6) = 5 AND mod(g, 12) = 11  -- after creation, some past retention
+            THEN now() - interval '400 days' + g * interval '20 seconds'
+                 + (mod(g, 160) || ' days')::interval END,
        now() - interval '400 days' + g * interval '20 seconds',
        now() - interval '1 day'
 FROM generate_series(1, %(rows)s) AS g;
