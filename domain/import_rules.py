@@ -13,13 +13,15 @@ from typing import Any, cast
 
 from domain import validation as v
 from domain.calendar import local_midnight_after
+from domain.lifecycle import Status
+
+_STATUSES: tuple[str, ...] = tuple(s.value for s in Status)
 
 
 def imported_state(
     state: Mapping[str, object],
     *,
     now: datetime,
-    statuses: tuple[str, ...],
     days: tuple[int, int, int],
 ) -> dict[str, Any]:
     """The fields of a ``TenantImported`` event for ``state``, or :class:`ValidationFailed`
@@ -28,8 +30,8 @@ def imported_state(
     fields = _import_profile(errors, state)
     times = _import_times(errors, state, now)
     status = state.get("status")
-    if status not in statuses:
-        errors.add("status", f"must be one of {', '.join(statuses)}")
+    if status not in _STATUSES:
+        errors.add("status", f"must be one of {', '.join(_STATUSES)}")
     errors.raise_if_any()
     status = cast(str, status)
     zone = cast(str, fields["timezone"])

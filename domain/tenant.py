@@ -372,7 +372,6 @@ class Tenant(Aggregate):
         fields = imported_state(
             state,
             now=now,
-            statuses=tuple(s.value for s in Status),
             days=(trial_days, grace_days, retention_days),
         )
         return cls._create(
