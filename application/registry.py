@@ -255,6 +255,15 @@ class TenantRegistry(Application[UUID]):
             return "changed"
         raise ConcurrencyConflict(str(tenant_id))
 
+    def check_sweep(self, sweep: Sweep, tenant_id: UUID) -> SweepOutcome:
+        """What :meth:`sweep_one` would do (a dry run), decided by the aggregate; saves nothing."""
+        try:
+            tenant = self._load(tenant_id, fresh=True)
+            self._decide_sweep(sweep, tenant, Cause(sweep.actor))
+        except (TenantNotFound, TenantGone, NotDue):
+            return "skipped"
+        return "changed"
+
     def _decide_sweep(self, sweep: Sweep, tenant: Tenant, cause: Cause) -> None:
         now, correlation_id = self.clock.now(), cause.correlation_id
         if sweep is Sweep.TRIALS:

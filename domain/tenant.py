@@ -450,6 +450,18 @@ class Tenant(Aggregate):
         if not self._enter(command, now):
             return
         event_class, fields = self._event_for(command, now, grace_days, retention_days)
+        self._record(event_class, now, actor, reason, correlation_id, **fields)
+
+    def _record(
+        self,
+        event_class: type[Tenant.Event],
+        now: datetime,
+        actor: str,
+        reason: str | None,
+        correlation_id: str | None,
+        **fields: Any,
+    ) -> None:
+        """Trigger an event with what every tenant event records."""
         self.trigger_event(
             event_class,
             timestamp=now,
@@ -550,14 +562,7 @@ class Tenant(Aggregate):
         errors.raise_if_any()
         changed = {k: val for k, val in changes.items() if not json_equal(getattr(self, k), val)}
         if changed:
-            self.trigger_event(
-                self.ProfileUpdated,
-                timestamp=now,
-                actor=actor,
-                reason=reason,
-                correlation_id=correlation_id,
-                changes=changed,
-            )
+            self._record(self.ProfileUpdated, now, actor, reason, correlation_id, changes=changed)
 
     # ---- sweeps -------------------------------------------------------------------------
 
@@ -568,41 +573,22 @@ class Tenant(Aggregate):
         if not self.is_trial_due(now):
             msg = f"trial of {self.id} is not due ({self.status.value})"
             raise NotDue(msg)
-        self.trigger_event(
-            self.TrialExpired,
-            timestamp=now,
-            actor=actor,
-            reason=None,
-            correlation_id=correlation_id,
-            grace_ends_at=local_midnight_after(now, self.timezone, grace_days),
-        )
+        ends = local_midnight_after(now, self.timezone, grace_days)
+        self._record(self.TrialExpired, now, actor, None, correlation_id, grace_ends_at=ends)
 
     def expire_grace(self, *, now: datetime, actor: str, correlation_id: str | None = None) -> None:
         """Grace ran out unpaid: the tenant is ``paused``."""
         if not self.is_grace_due(now):
             msg = f"grace of {self.id} is not due ({self.status.value})"
             raise NotDue(msg)
-        self.trigger_event(
-            self.GraceExpired,
-            timestamp=now,
-            actor=actor,
-            reason=GRACE_EXPIRED_REASON,
-            correlation_id=correlation_id,
-        )
+        self._record(self.GraceExpired, now, actor, GRACE_EXPIRED_REASON, correlation_id)
 
     def purge(self, *, now: datetime, actor: str, correlation_id: str | None = None) -> None:
         """Retention is over: record the erasure (the store removes everything else)."""
         if not self.is_purge_due(now):
             msg = f"tenant {self.id} is not due for purge"
             raise NotDue(msg)
-        self.trigger_event(
-            self.Purged,
-            timestamp=now,
-            actor=actor,
-            reason=None,
-            correlation_id=correlation_id,
-            purged_at=now,
-        )
+        self._record(self.Purged, now, actor, None, correlation_id, purged_at=now)
 
 
 _PLAIN_EVENTS: dict[Command, type[Tenant.Event]] = {
