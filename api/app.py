@@ -17,7 +17,7 @@ from api.context import ApiContext
 from api.guard import RequestGuard
 from api.metrics import MetricsMiddleware
 from api.problems import PROBLEM_JSON, install_handlers
-from api.routers import events, health, stats, tenants
+from api.routers import api_keys, console, events, health, stats, tenants
 from application.registry import TenantRegistry
 from common.clock import Clock
 from common.settings import Settings, get_settings
@@ -42,6 +42,7 @@ TAGS = [
     {"name": "events", "description": "The global event feed."},
     {"name": "stats", "description": "Counts and read-side health."},
     {"name": "health", "description": "Liveness, readiness, metrics (no API key)."},
+    {"name": "api-keys", "description": "API keys (scope `admin`; the caller's own: any key)."},
 ]
 
 
@@ -89,9 +90,10 @@ def create_app(
     )
     app.state.ctx = ctx
     install_handlers(app, ctx.gate.trip)
-    routers = [module.router for module in (tenants, events, stats, health)]
+    routers = [module.router for module in (tenants, events, stats, health, api_keys)]
     for router in routers:
         app.include_router(router)
+    console.mount(app)
     # The guard matches against the routers' own routes (the app's router nests them).
     routes = [route for router in routers for route in router.routes]
     # Added last = runs first: metrics time everything the guard answers too.

@@ -39,6 +39,7 @@ COMMAND_MODULE = {
     "sweep": "cmd_workers",
     "up": "cmd_up",
     "tenants": "cmd_tenants",
+    "import": "cmd_import",
 }
 
 
