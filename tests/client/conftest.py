@@ -8,12 +8,12 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 from psycopg import sql
+from tenant_registry_client import TenantRegistryClient
 
 from api.keys import KeyAdmin
 from common.clock import SystemClock
 from common.db import connect
 from common.settings import Settings
-from tenant_registry_client import TenantRegistryClient
 from tests.client.registry_processes import RunningRegistry
 from tests.conftest import REDIS_URL
 
@@ -27,9 +27,7 @@ def empty_tables(settings: Settings) -> None:
             "SELECT tablename FROM pg_tables WHERE schemaname = %s", (settings.db_schema,)
         ).fetchall()
         for (name,) in rows:
-            conn.execute(
-                sql.SQL("DELETE FROM {}").format(sql.Identifier(settings.db_schema, name))
-            )
+            conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(settings.db_schema, name)))
 
 
 def create_key(settings: Settings, *scopes: str) -> str:

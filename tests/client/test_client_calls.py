@@ -8,7 +8,6 @@ import secrets
 
 import httpx
 import pytest
-
 from tenant_registry_client import (
     AsyncTenantRegistryClient,
     InvalidTransition,
@@ -20,6 +19,7 @@ from tenant_registry_client import (
     VersionMismatch,
 )
 from tenant_registry_client._calls import retry_delay
+
 from tests.client.registry_processes import RunningRegistry
 
 

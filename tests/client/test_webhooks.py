@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 
 import pytest
 from standardwebhooks.webhooks import Webhook
-
 from tenant_registry_client import WebhookVerificationError, verify_webhook
 
 BODY = json.dumps({"type": "TenantActivated", "timestamp": "2027-01-10T09:00:00Z", "data": {}})
