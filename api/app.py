@@ -17,7 +17,7 @@ from api.context import ApiContext
 from api.guard import RequestGuard
 from api.metrics import MetricsMiddleware
 from api.problems import PROBLEM_JSON, install_handlers
-from api.routers import events, health, stats, tenants
+from api.routers import changes, events, health, stats, tenants
 from application.registry import TenantRegistry
 from common.clock import Clock
 from common.settings import Settings, get_settings
@@ -40,6 +40,7 @@ lifecycle, read them back, and follow every change as an event.
 TAGS = [
     {"name": "tenants", "description": "Tenants, their lifecycle and history."},
     {"name": "events", "description": "The global event feed."},
+    {"name": "changes", "description": "The changes feed and live streams (SPEC §9)."},
     {"name": "stats", "description": "Counts and read-side health."},
     {"name": "health", "description": "Liveness, readiness, metrics (no API key)."},
 ]
@@ -89,7 +90,8 @@ def create_app(
     )
     app.state.ctx = ctx
     install_handlers(app, ctx.gate.trip)
-    routers = [module.router for module in (tenants, events, stats, health)]
+    # ``changes`` first: its paths would otherwise match ``/v1/tenants/{tenant_id}``.
+    routers = [module.router for module in (changes, tenants, events, stats, health)]
     for router in routers:
         app.include_router(router)
     # The guard matches against the routers' own routes (the app's router nests them).
