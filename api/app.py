@@ -17,7 +17,9 @@ from api.context import ApiContext
 from api.guard import RequestGuard
 from api.metrics import MetricsMiddleware
 from api.problems import PROBLEM_JSON, install_handlers
-from api.routers import changes, events, health, stats, tenants
+from api.routers import changes, events, health, stats, streams, tenants
+from api.streams.hub import StreamHub
+from api.streams.items import changes_source, events_source
 from application.registry import TenantRegistry
 from common.clock import Clock
 from common.settings import Settings, get_settings
@@ -74,10 +76,16 @@ def create_app(
 ) -> FastAPI:
     """Build the HTTP API. ``registry`` and ``read_model``, if given, stay the caller's."""
     ctx = ApiContext(settings or get_settings(), clock, registry, read_model)
+    hub = StreamHub(
+        ctx.settings,
+        [changes_source(ctx), events_source(ctx)],
+        on_count=lambda stream, count: ctx.metrics.streams.labels(stream).set(count),
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        await hub.close()
         ctx.close()
 
     app = RegistryApi(
@@ -89,9 +97,10 @@ def create_app(
         redoc_url=None,
     )
     app.state.ctx = ctx
+    app.state.streams = hub
     install_handlers(app, ctx.gate.trip)
     # ``changes`` first: its paths would otherwise match ``/v1/tenants/{tenant_id}``.
-    routers = [module.router for module in (changes, tenants, events, stats, health)]
+    routers = [module.router for module in (changes, streams, tenants, events, stats, health)]
     for router in routers:
         app.include_router(router)
     # The guard matches against the routers' own routes (the app's router nests them).

@@ -44,6 +44,13 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.streams = Gauge(
+            "tenant_registry_streams",
+            "Open Server-Sent Event streams of this process, by stream (changes, events).",
+            ("stream",),
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         """The Prometheus text exposition."""
         return generate_latest(self.registry)
