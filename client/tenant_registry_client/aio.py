@@ -309,9 +309,11 @@ class AsyncTenantRegistryClient:
         response = await self._send(self._changes_call(after, limit, min_position))
         return ChangePage.model_validate_json(response.content)
 
-    async def changes_page_raw(self, *, after: int = 0, limit: int = 1000) -> dict[str, Any]:
+    async def changes_page_raw(
+        self, *, after: int = 0, limit: int = 1000, min_position: int | None = None
+    ) -> dict[str, Any]:
         """One page of the changes feed as plain JSON (what a bulk loader wants: no models)."""
-        response = await self._send(self._changes_call(after, limit, None))
+        response = await self._send(self._changes_call(after, limit, min_position))
         document: dict[str, Any] = response.json()
         return document
 

@@ -306,9 +306,11 @@ class TenantRegistryClient:
         response = self._send(self._changes_call(after, limit, min_position))
         return ChangePage.model_validate_json(response.content)
 
-    def changes_page_raw(self, *, after: int = 0, limit: int = 1000) -> dict[str, Any]:
+    def changes_page_raw(
+        self, *, after: int = 0, limit: int = 1000, min_position: int | None = None
+    ) -> dict[str, Any]:
         """One page of the changes feed as plain JSON (what a bulk loader wants: no models)."""
-        document: dict[str, Any] = self._send(self._changes_call(after, limit, None)).json()
+        document: dict[str, Any] = self._send(self._changes_call(after, limit, min_position)).json()
         return document
 
     def changes(self, *, after: int = 0, page_size: int = 1000) -> Iterator[Change]:

@@ -71,6 +71,7 @@ class TenantDirectory:
         self._by_slug: dict[str, DirectoryTenant] = {}
         self._interner = Interner()
         self._position = 0
+        self._confirmed = 0
         self._changed = threading.Condition()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -102,14 +103,46 @@ class TenantDirectory:
 
     @property
     def position(self) -> int:
-        """The position of the latest change applied."""
-        return self._position
+        """The position the directory is known to reflect: the latest change applied, or a
+        later position that ``wait_for`` confirmed with the registry."""
+        return max(self._position, self._confirmed)
 
     def wait_for(self, position: int, timeout: float) -> bool:
-        """Block until the directory has applied ``position`` (a command's
-        ``X-Event-Position``); ``False`` if ``timeout`` seconds pass first."""
+        """Block until the directory reflects ``position`` (a command's
+        ``X-Event-Position``); ``False`` if ``timeout`` seconds pass first.
+
+        A command's position may belong to an event that changes no row (a slug claim, or the
+        head after a no-op), so the stream alone may never carry it. Then one request to the
+        changes feed (``min_position=position``) tells which changes the registry had by
+        then, and the directory waits until the stream has delivered them."""
+        deadline = time.monotonic() + timeout
+        if self.position >= position:
+            return True
+        try:
+            needed = self._latest_change_after(self._position, position)
+        except TenantRegistryError:
+            return False
         with self._changed:
-            return self._changed.wait_for(lambda: self._position >= position, timeout)
+            reached = self._changed.wait_for(
+                lambda: self._position >= needed, max(0.0, deadline - time.monotonic())
+            )
+            if reached:
+                self._confirmed = max(self._confirmed, position)
+            return reached
+
+    def _latest_change_after(self, after: int, position: int) -> int:
+        """The highest position of a change the registry holds once it has reached
+        ``position`` (``after`` if nothing changed since)."""
+        latest = after
+        while True:
+            page = self._client.changes_page_raw(
+                after=latest, limit=self._page_size, min_position=position
+            )
+            items = page["data"]
+            if items:
+                latest = int(items[-1]["position"])
+            if len(items) < self._page_size:
+                return latest
 
     @property
     def lag_seconds(self) -> float:
