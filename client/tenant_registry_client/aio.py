@@ -45,6 +45,7 @@ class AsyncTenantRegistryClient:
         *,
         timeout: float = 10.0,
         max_retries: int = 3,
+        limits: httpx.Limits | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -56,6 +57,7 @@ class AsyncTenantRegistryClient:
             headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
             timeout=timeout,
             transport=transport,
+            limits=limits or httpx.Limits(max_connections=100, max_keepalive_connections=20),
         )
 
     async def aclose(self) -> None:

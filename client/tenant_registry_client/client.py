@@ -44,6 +44,7 @@ class TenantRegistryClient:
         *,
         timeout: float = 10.0,
         max_retries: int = 3,
+        limits: httpx.Limits | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -55,6 +56,7 @@ class TenantRegistryClient:
             headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
             timeout=timeout,
             transport=transport,
+            limits=limits or httpx.Limits(max_connections=100, max_keepalive_connections=20),
         )
 
     def close(self) -> None:

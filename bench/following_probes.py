@@ -1,0 +1,145 @@
+"""The consumer side of the ``following`` scenario, run as child processes (their memory and CPU
+are their own): ``python -m bench.following_probes directory|streams URL KEY ...``.
+
+``directory``: bootstrap a ``TenantDirectory`` (time, memory), time ``get``, then follow while
+the parent sends commands: for each command's position, when ``get`` saw it. ``streams``: open
+N changes streams on one asyncio loop and record, per stream, when each position arrived. Both
+print one ``BENCH_JSON {...}`` line; times are wall-clock (``time.time``) so the parent can match
+them with its commands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import sys
+import threading
+import time
+from typing import Any
+from uuid import UUID
+
+import httpx
+import psutil
+from tenant_registry_client import AsyncTenantRegistryClient, TenantDirectory, TenantRegistryClient
+from tenant_registry_client.sse import ServerSentEvent
+
+READY_FILE_SUFFIX = ".ready"
+
+
+def _rss() -> int:
+    gc.collect()
+    return int(psutil.Process().memory_info().rss)
+
+
+def _time_gets(directory: TenantDirectory, ids: list[UUID]) -> float:
+    """Nanoseconds per ``get`` over ``ids`` (best of three passes)."""
+    best = float("inf")
+    get = directory.get
+    for _ in range(3):
+        t0 = time.perf_counter_ns()
+        for tenant_id in ids:
+            get(tenant_id)
+        best = min(best, (time.perf_counter_ns() - t0) / len(ids))
+    return best
+
+
+def directory_probe(url: str, key: str, watch_file: str, seconds: float) -> dict[str, Any]:
+    """Bootstrap, measure, then watch the tenants listed in ``watch_file`` (one id per line,
+    written by the parent) and report when each version of them became visible."""
+    client = TenantRegistryClient(url, key, timeout=60)
+    directory = TenantDirectory(client)
+    before = _rss()
+    t0 = time.perf_counter()
+    directory.start()
+    bootstrap = time.perf_counter() - t0
+    after = _rss()
+    ids = [t.id for t in directory.tenants()[:200_000]]
+    get_ns = _time_gets(directory, ids)
+    ready = watch_file + READY_FILE_SUFFIX
+    with open(ready, "w") as marker:
+        marker.write("ready\n")
+    seen: dict[str, list[tuple[int, float]]] = {}
+    watched: list[UUID] = []
+    deadline = time.monotonic() + seconds
+    last: dict[UUID, int] = {}
+    while time.monotonic() < deadline:
+        if not watched:
+            try:
+                with open(watch_file) as listed:
+                    watched = [UUID(line) for line in listed.read().split()]
+            except FileNotFoundError:
+                pass
+        for tenant_id in watched:
+            held = directory.get(tenant_id)
+            if held is not None and held.version != last.get(tenant_id):
+                last[tenant_id] = held.version
+                seen.setdefault(str(tenant_id), []).append((held.version, time.time()))
+        time.sleep(0.0002)
+    directory.stop()
+    client.close()
+    return {
+        "tenants": len(directory),
+        "bootstrap_seconds": bootstrap,
+        "directory_bytes": after - before,
+        "get_ns": get_ns,
+        "seen": seen,
+    }
+
+
+async def _follow(
+    client: AsyncTenantRegistryClient,
+    after: int,
+    arrivals: list[tuple[int, float]],
+    connected: list[int],
+    stop: asyncio.Event,
+) -> None:
+    async with client.open_stream("/v1/tenants/changes/stream", after=after) as messages:
+        connected.append(1)
+        async for message in messages:
+            if isinstance(message, ServerSentEvent) and message.id is not None:
+                arrivals.append((int(message.id), time.time()))
+            if stop.is_set():
+                return
+
+
+async def _streams(
+    url: str, key: str, count: int, *, after: int, ready: str, seconds: float
+) -> Any:
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+    async with AsyncTenantRegistryClient(url, key, limits=limits, timeout=60) as client:
+        arrivals: list[list[tuple[int, float]]] = [[] for _ in range(count)]
+        connected: list[int] = []
+        stop = asyncio.Event()
+        tasks = [
+            asyncio.create_task(_follow(client, after, arrivals[i], connected, stop))
+            for i in range(count)
+        ]
+        while len(connected) < count and not any(t.done() for t in tasks):
+            await asyncio.sleep(0.05)
+        with open(ready, "w") as marker:
+            marker.write(f"{len(connected)}\n")
+        await asyncio.sleep(seconds)
+        stop.set()
+        for task in tasks:
+            task.cancel()
+        failed = [t for t in tasks if t.done() and not t.cancelled() and t.exception()]
+        await asyncio.gather(*tasks, return_exceptions=True)
+    errors = sorted({type(t.exception()).__name__ for t in failed})
+    return {"connected": len(connected), "errors": errors, "arrivals": arrivals}
+
+
+def main(argv: list[str]) -> int:
+    kind, url, key = argv[:3]
+    if kind == "directory":
+        result = directory_probe(url, key, argv[3], float(argv[4]))
+    else:
+        count, after, ready, seconds = int(argv[3]), int(argv[4]), argv[5], float(argv[6])
+        result = asyncio.run(_streams(url, key, count, after=after, ready=ready, seconds=seconds))
+    sys.stdout.write("BENCH_JSON " + json.dumps(result) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    threading.current_thread().name = "probe"
+    sys.exit(main(sys.argv[1:]))
