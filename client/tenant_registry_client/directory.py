@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 from uuid import UUID
@@ -169,20 +170,38 @@ class TenantDirectory:
         if self._thread is not None:
             msg = "the directory is already started"
             raise RuntimeError(msg)
-        after = self._position
-        while True:
-            page = self._client.changes_page_raw(after=after, limit=self._page_size)
-            items = page["data"]
+        for items in self._bootstrap_pages():
             with self._changed:
                 for item in items:
                     self._take(item, 0)
                 self._changed.notify_all()
-            if not items:
-                break
-            after = int(page["next_after"])
         self._link.down_since = time.monotonic()
         self._thread = threading.Thread(target=self._follow, name="tenant-directory", daemon=True)
         self._thread.start()
+
+    def _bootstrap_pages(self) -> Iterator[list[dict[str, Any]]]:
+        """The feed's pages from the current position to the head; the next page is fetched
+        while this one is applied (the server's time and ours overlap)."""
+        pages: queue.Queue[list[dict[str, Any]] | Exception | None] = queue.Queue(maxsize=2)
+
+        def fetch() -> None:
+            after = self._position
+            try:
+                while True:
+                    page = self._client.changes_page_raw(after=after, limit=self._page_size)
+                    if not page["data"]:
+                        pages.put(None)
+                        return
+                    pages.put(page["data"])
+                    after = int(page["next_after"])
+            except Exception as exc:  # raised again by the reader below
+                pages.put(exc)
+
+        threading.Thread(target=fetch, name="tenant-directory-bootstrap", daemon=True).start()
+        while (got := pages.get()) is not None:
+            if isinstance(got, Exception):
+                raise got
+            yield got
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop following (the copy stays readable, frozen where it is)."""

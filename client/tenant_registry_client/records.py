@@ -43,17 +43,27 @@ _set = object.__setattr__
 
 
 class Interner:
-    """Shares equal strings (a plan named a million times is stored once)."""
+    """Shares equal strings (a plan named a million times is stored once) and remembers the
+    instants it parsed lately (``updated_at`` often repeats ``activated_at``, deadlines fall on
+    the same midnights)."""
 
     def __init__(self) -> None:
         self._seen: dict[str, str] = {}
+        self._stamps: dict[str, float] = {}
 
     def __call__(self, value: str) -> str:
         return self._seen.setdefault(value, value)
 
-
-def _stamp(value: str | None) -> float | None:
-    return None if value is None else datetime.fromisoformat(value).timestamp()
+    def stamp(self, value: str | None) -> float | None:
+        """The POSIX time of an ISO 8601 instant (``None`` stays ``None``)."""
+        if value is None:
+            return None
+        found = self._stamps.get(value)
+        if found is None:
+            if len(self._stamps) > 100_000:  # bounded: a cache, not a second copy
+                self._stamps.clear()
+            found = self._stamps[value] = datetime.fromisoformat(value).timestamp()
+        return found
 
 
 def _instant(value: float | None) -> datetime | None:
@@ -117,8 +127,17 @@ class DirectoryTenant:
         _set(record, "_metadata", document.get("metadata") or _EMPTY)
         _set(record, "status", intern(document["status"]))
         _set(record, "version", int(document["version"]))
-        for name in INSTANTS:
-            _set(record, "_" + name, _stamp(document.get(name)))
+        stamp = intern.stamp
+        get = document.get
+        _set(record, "_created_at", stamp(document["created_at"]))
+        _set(record, "_updated_at", stamp(document["updated_at"]))
+        _set(record, "_trial_ends_at", stamp(get("trial_ends_at")))
+        _set(record, "_grace_ends_at", stamp(get("grace_ends_at")))
+        _set(record, "_activated_at", stamp(get("activated_at")))
+        _set(record, "_paused_at", stamp(get("paused_at")))
+        _set(record, "_cancelled_at", stamp(get("cancelled_at")))
+        _set(record, "_deleted_at", stamp(get("deleted_at")))
+        _set(record, "_purge_after", stamp(get("purge_after")))
         return record
 
     def __setattr__(self, name: str, value: object) -> NoReturn:
