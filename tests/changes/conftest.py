@@ -42,13 +42,16 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             url,
             NO_REDIS_URL,
             TENANT_REGISTRY_STREAM_HEARTBEAT_SECONDS="0.5",
+            # The database server is shared: small pools.
+            TENANT_REGISTRY_POOL_SIZE="2",
+            TENANT_REGISTRY_POOL_MAX_OVERFLOW="2",
         )
         registry = None
         try:
             key = stack.create_key("streams", "tenants:read")
             stack.start("projector", "project")
             api = stack.serve()
-            settings = settings_for(url)
+            settings = settings_for(url).model_copy(update={"pool_size": 2})
             clock = frozen_now()
             registry = TenantRegistry(settings, clock)
             yield Live(stack, api, key, settings, clock, registry)

@@ -65,6 +65,8 @@ async def take(messages: AsyncIterator[ServerSentEvent], count: int) -> list[Ser
     async def collect() -> list[ServerSentEvent]:
         got: list[ServerSentEvent] = []
         async for message in messages:
+            if not message.data:
+                continue  # a heartbeat comment (httpx-sse reports it with the last id)
             got.append(message)
             if len(got) == count:
                 break
