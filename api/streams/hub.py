@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 READY_TIMEOUT = 5.0
 #: At most this many catch-up pages are read at once per process (each borrows a pooled
 #: connection and a thread for the length of one query).
-CATCH_UP_SLOTS = 4
+CATCH_UP_SLOTS = 2
 #: A quiet listener checks its connection this often (a dead peer never says so).
 LISTEN_CHECK_SECONDS = 10.0
 
