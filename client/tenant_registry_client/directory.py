@@ -68,7 +68,8 @@ class TenantDirectory:
         self._page_size = page_size
         self._max_backoff = max_backoff
         self._observer = observer
-        self._by_id: dict[UUID, DirectoryTenant] = {}
+        # Keyed by the UUID's integer: hashing an int is C, ``UUID.__hash__`` is Python.
+        self._by_id: dict[int, DirectoryTenant] = {}
         self._by_slug: dict[str, DirectoryTenant] = {}
         self._interner = Interner()
         self._position = 0
@@ -83,12 +84,12 @@ class TenantDirectory:
 
     def get(self, tenant_id: UUID | str) -> DirectoryTenant | None:
         """The tenant, or ``None`` if unknown or purged."""
-        if type(tenant_id) is not UUID:
-            try:
-                tenant_id = UUID(str(tenant_id))
-            except ValueError:
-                return None
-        return self._by_id.get(tenant_id)
+        if type(tenant_id) is UUID:
+            return self._by_id.get(tenant_id.int)
+        try:
+            return self._by_id.get(UUID(str(tenant_id)).int)
+        except ValueError:
+            return None
 
     def by_slug(self, slug: str) -> DirectoryTenant | None:
         """The tenant that holds ``slug``, or ``None``."""
@@ -117,8 +118,9 @@ class TenantDirectory:
         changes feed (``min_position=position``) tells which changes the registry had by
         then, and the directory waits until the stream has delivered them."""
         deadline = time.monotonic() + timeout
-        if self.position >= position:
-            return True
+        with self._changed:  # the usual case: the stream brings the command's own change
+            if self._changed.wait_for(lambda: self.position >= position, min(timeout, 0.05)):
+                return True
         try:
             needed = self._latest_change_after(self._position, position)
         except TenantRegistryError:
@@ -220,7 +222,9 @@ class TenantDirectory:
             try:
                 attempt = self._follow_once(attempt)
             except (TenantRegistryError, ValueError, KeyError) as exc:
-                log.warning("tenant directory: stream lost (%s); resuming", type(exc).__name__)
+                log.warning(
+                    "tenant directory: stream lost (%s: %s); resuming", type(exc).__name__, exc
+                )
             finally:
                 self._link.stream = None
                 self._link.down_since = time.monotonic()
@@ -256,12 +260,12 @@ class TenantDirectory:
         if position <= self._position:
             self.duplicates_skipped += 1
             return
-        old = self._by_id.get(tenant_id)
+        old = self._by_id.get(tenant_id.int)
         if document is None:
-            self._by_id.pop(tenant_id, None)
+            self._by_id.pop(tenant_id.int, None)
         else:
             new = DirectoryTenant.from_document(document, tenant_id, self._interner)
-            self._by_id[tenant_id] = new
+            self._by_id[tenant_id.int] = new
             self._by_slug[new.slug] = new
         # A purge frees the slug (slugs are otherwise immutable): drop it unless retaken.
         freed = old is not None and (document is None or old.slug != document["slug"])

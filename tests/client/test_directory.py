@@ -138,7 +138,7 @@ def test_the_directory_equals_the_read_table_after_a_workload_with_cut_streams(
 ) -> None:
     arrivals: list[Arrival] = []
     # The workload's own client rides out the API restarts with its retries.
-    writer = TenantRegistryClient(registry_server.url, admin_key, max_retries=10)
+    writer = TenantRegistryClient(registry_server.url, admin_key, max_retries=15)
     workload = Workload(writer, purger, seed=12)
     workload.run(60)  # something to bootstrap from
     reader = TenantRegistryClient(proxy.url, admin_key)
@@ -160,7 +160,8 @@ def test_the_directory_equals_the_read_table_after_a_workload_with_cut_streams(
             if cut % 2 == 0:
                 registry_server.stop_api(signal.SIGTERM if cut == 0 else signal.SIGKILL)
                 registry_server.start_api()
-            else:
+            else:  # cut the live stream (and whatever else rides the proxy)
+                _wait(lambda: directory.connected)
                 assert proxy.drop_all() >= 2
         driver.join(timeout=300)
         assert not failures, failures
