@@ -118,12 +118,10 @@ def run(ctx: Context) -> None:
     with TenantRegistryClient(url, key, timeout=60) as client:
         ids = [str(client.register_tenant(f"follow-{time.time_ns()}-{i}", "F").tenant.id)
                for i in range(5)]  # fmt: skip
-        watch = ctx.workdir / "watch.txt"
-        child = _probe("directory", url, key, str(watch), str(count * 0.06 + 15))
-        _wait_file(Path(f"{watch}.ready"), child, 1800)
-        watch.write_text("\n".join(ids) + "\n")
+        ready = ctx.workdir / "directory.ready"
+        child = _probe("directory", url, key, str(ready), str(count * 0.06 + 15))
+        _wait_file(ready, child, 1800)
         with FeedPoller(url, key, head(ctx.settings)) as poller:
-            time.sleep(1)  # the probe reads the watch list
             done = _commands(client, ids, count, 0.05)
             time.sleep(2)
         probe = _result(child, 120)
@@ -137,9 +135,9 @@ def _directory_rows(
     tenants = int(probe["tenants"])
     scale = f"{tenants:,} tenants" + ("" if tenants >= 1_000_000 else " (target is for 1,000,000)")
     mib = probe["directory_bytes"] / 2**20
-    seen = {(t, v): at for t, pairs in probe["seen"].items() for v, at in pairs}
-    upper = [seen[(t, v)] - sent for t, v, _, sent, _ in done if (t, v) in seen]
-    lower = [seen[(t, v)] - answered for t, v, _, _, answered in done if (t, v) in seen]
+    seen = {int(position): at for position, at in probe["applied"].items()}
+    upper = [seen[p] - sent for _, _, p, sent, _ in done if p in seen]
+    lower = [seen[p] - answered for _, _, p, _, answered in done if p in seen]
     anchor = [polled[p] - sent for _, _, p, sent, _ in done if p in polled]
     anchor_name = "event feed polled every 100 ms, commit → seen p99"
     ctx.add(
@@ -159,7 +157,9 @@ def _directory_rows(
             "MiB",
             target=1024 if tenants >= 1_000_000 else None,
             better="lower",
-            note=f"{probe['directory_bytes'] / max(tenants, 1):,.0f} bytes/tenant (RSS growth)",
+            note=f"RSS growth, {probe['directory_bytes'] / max(tenants, 1):,.0f} bytes/tenant; "
+            f"live objects {probe['live_bytes'] / 2**20:,.1f} MiB "
+            f"({probe['live_bytes'] / max(tenants, 1):,.0f} bytes/tenant)",
         )
     )
     ctx.add(Row("TenantDirectory.get", probe["get_ns"] / 1000, "µs", target=2, better="lower"))

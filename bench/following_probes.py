@@ -2,8 +2,9 @@
 are their own): ``python -m bench.following_probes directory|streams URL KEY ...``.
 
 ``directory``: bootstrap a ``TenantDirectory`` (time, memory), time ``get``, then follow while
-the parent sends commands: for each command's position, when ``get`` saw it. ``streams``: open
-N changes streams on one asyncio loop and record, per stream, when each position arrived. Both
+the parent sends commands: when each streamed change was applied (``get`` sees it).
+``streams``: open N changes streams on one asyncio loop and record, per stream, when each
+position arrived. Both
 print one ``BENCH_JSON {...}`` line; times are wall-clock (``time.time``) so the parent can match
 them with its commands.
 """
@@ -21,10 +22,13 @@ from uuid import UUID
 
 import httpx
 import psutil
-from tenant_registry_client import AsyncTenantRegistryClient, TenantDirectory, TenantRegistryClient
+from tenant_registry_client import (
+    Arrival,
+    AsyncTenantRegistryClient,
+    TenantDirectory,
+    TenantRegistryClient,
+)
 from tenant_registry_client.sse import ServerSentEvent
-
-READY_FILE_SUFFIX = ".ready"
 
 
 def _rss() -> int:
@@ -75,11 +79,18 @@ def _time_gets(directory: TenantDirectory, ids: list[UUID]) -> float:
     return best
 
 
-def directory_probe(url: str, key: str, watch_file: str, seconds: float) -> dict[str, Any]:
-    """Bootstrap, measure, then watch the tenants listed in ``watch_file`` (one id per line,
-    written by the parent) and report when each version of them became visible."""
+def directory_probe(url: str, key: str, ready: str, seconds: float) -> dict[str, Any]:
+    """Bootstrap and measure, then follow for ``seconds`` while the parent sends commands,
+    noting when each streamed change was applied (``get`` answers it from then on: the
+    observer runs under the directory's lock, just before the record is swapped in)."""
+    applied: dict[int, float] = {}
+
+    def observe(arrival: Arrival) -> None:
+        if arrival.connection > 0:
+            applied[arrival.position] = time.time()
+
     client = TenantRegistryClient(url, key, timeout=60)
-    directory = TenantDirectory(client)
+    directory = TenantDirectory(client, observer=observe)
     before = _rss()
     t0 = time.perf_counter()
     directory.start()
@@ -88,26 +99,9 @@ def directory_probe(url: str, key: str, watch_file: str, seconds: float) -> dict
     live_bytes = _deep_size(directory)
     ids = [t.id for t in directory.tenants()[:200_000]]
     get_ns = _time_gets(directory, ids)
-    ready = watch_file + READY_FILE_SUFFIX
     with open(ready, "w") as marker:
         marker.write("ready\n")
-    seen: dict[str, list[tuple[int, float]]] = {}
-    watched: list[UUID] = []
-    deadline = time.monotonic() + seconds
-    last: dict[UUID, int] = {}
-    while time.monotonic() < deadline:
-        if not watched:
-            try:
-                with open(watch_file) as listed:
-                    watched = [UUID(line) for line in listed.read().split()]
-            except FileNotFoundError:
-                pass
-        for tenant_id in watched:
-            held = directory.get(tenant_id)
-            if held is not None and held.version != last.get(tenant_id):
-                last[tenant_id] = held.version
-                seen.setdefault(str(tenant_id), []).append((held.version, time.time()))
-        time.sleep(0.0002)
+    time.sleep(seconds)
     directory.stop()
     client.close()
     return {
@@ -116,7 +110,7 @@ def directory_probe(url: str, key: str, watch_file: str, seconds: float) -> dict
         "directory_bytes": after - before,
         "live_bytes": live_bytes,
         "get_ns": get_ns,
-        "seen": seen,
+        "applied": applied,
     }
 
 
