@@ -39,23 +39,23 @@ def create_key(settings: Settings, *scopes: str) -> str:
     return secret
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def module_settings(database_url: str) -> Settings:
     s = Settings.model_validate({"DATABASE_URL": database_url, "REDIS_URL": f"{REDIS_URL}/0"})
     empty_tables(s)
     return s
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def registry_server(
     module_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningRegistry]:
-    """A registry shared by a module's tests (they use distinct slugs)."""
+    """A registry shared by the client tests (they use distinct slugs)."""
     with RunningRegistry(module_settings, tmp_path_factory.mktemp("registry")) as running:
         yield running
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def admin_key(module_settings: Settings) -> str:
     return create_key(module_settings, "admin")
 
