@@ -8,7 +8,9 @@ that are allowed from here; a command whose result is the current state records 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any, cast
 from uuid import UUID, uuid4
 
@@ -24,27 +26,55 @@ from domain.lifecycle import COMMANDS, TRANSITIONS, Command, Stage, Status, is_n
 __all__ = ["COMMANDS", "Command", "Status", "Tenant"]
 
 
-#: The fields of a tenant as the outside world sees it (SPEC §2), in a stable order.
-TENANT_FIELDS: tuple[str, ...] = (
-    "id",
-    "slug",
-    "name",
-    "timezone",
-    "plan",
-    "contact_email",
-    "metadata",
-    "status",
-    "created_at",
-    "updated_at",
-    "trial_ends_at",
-    "grace_ends_at",
-    "activated_at",
-    "paused_at",
-    "cancelled_at",
-    "deleted_at",
-    "purge_after",
-    "version",
+class Kind(StrEnum):
+    """What a field of a tenant holds, whatever layer stores or shows it."""
+
+    ID = "id"
+    TEXT = "text"
+    JSON = "json"
+    INSTANT = "instant"
+    COUNT = "count"
+
+
+@dataclass(frozen=True)
+class FieldShape:
+    """One field of a tenant: its name, what it holds, and whether it can be null."""
+
+    name: str
+    kind: Kind
+    nullable: bool = False
+
+
+def _fields(kind: Kind, *names: str, nullable: bool = False) -> tuple[FieldShape, ...]:
+    return tuple(FieldShape(n, kind, nullable) for n in names)
+
+
+#: A tenant as the outside world sees it (SPEC §2), in a stable order: the one declaration
+#: the read row, the read table's columns and DDL, and the API's response model follow
+#: (``tests/projections/test_tenant_shape.py`` proves they agree).
+TENANT_SHAPE: tuple[FieldShape, ...] = (
+    FieldShape("id", Kind.ID),
+    *_fields(Kind.TEXT, "slug", "name", "timezone", "plan"),
+    FieldShape("contact_email", Kind.TEXT, nullable=True),
+    FieldShape("metadata", Kind.JSON),
+    FieldShape("status", Kind.TEXT),
+    *_fields(Kind.INSTANT, "created_at", "updated_at"),
+    *_fields(
+        Kind.INSTANT,
+        "trial_ends_at",
+        "grace_ends_at",
+        "activated_at",
+        "paused_at",
+        "cancelled_at",
+        "deleted_at",
+        "purge_after",
+        nullable=True,
+    ),
+    FieldShape("version", Kind.COUNT),
 )
+
+#: The names of :data:`TENANT_SHAPE`, in order.
+TENANT_FIELDS: tuple[str, ...] = tuple(f.name for f in TENANT_SHAPE)
 
 PROFILE_FIELDS: tuple[str, ...] = ("name", "timezone", "plan", "contact_email", "metadata")
 
@@ -356,6 +386,18 @@ class Tenant(Aggregate):
         if not self._enter(command, now):
             return
         event_class, fields = self._event_for(command, now, grace_days, retention_days)
+        self._record(event_class, now, actor, reason, correlation_id, **fields)
+
+    def _record(
+        self,
+        event_class: type[Tenant.Event],
+        now: datetime,
+        actor: str,
+        reason: str | None,
+        correlation_id: str | None,
+        **fields: Any,
+    ) -> None:
+        """Trigger an event with what every tenant event records."""
         self.trigger_event(
             event_class,
             timestamp=now,
@@ -456,14 +498,7 @@ class Tenant(Aggregate):
         errors.raise_if_any()
         changed = {k: val for k, val in changes.items() if not json_equal(getattr(self, k), val)}
         if changed:
-            self.trigger_event(
-                self.ProfileUpdated,
-                timestamp=now,
-                actor=actor,
-                reason=reason,
-                correlation_id=correlation_id,
-                changes=changed,
-            )
+            self._record(self.ProfileUpdated, now, actor, reason, correlation_id, changes=changed)
 
     # ---- sweeps -------------------------------------------------------------------------
 
@@ -474,41 +509,22 @@ class Tenant(Aggregate):
         if not self.is_trial_due(now):
             msg = f"trial of {self.id} is not due ({self.status.value})"
             raise NotDue(msg)
-        self.trigger_event(
-            self.TrialExpired,
-            timestamp=now,
-            actor=actor,
-            reason=None,
-            correlation_id=correlation_id,
-            grace_ends_at=local_midnight_after(now, self.timezone, grace_days),
-        )
+        ends = local_midnight_after(now, self.timezone, grace_days)
+        self._record(self.TrialExpired, now, actor, None, correlation_id, grace_ends_at=ends)
 
     def expire_grace(self, *, now: datetime, actor: str, correlation_id: str | None = None) -> None:
         """Grace ran out unpaid: the tenant is ``paused``."""
         if not self.is_grace_due(now):
             msg = f"grace of {self.id} is not due ({self.status.value})"
             raise NotDue(msg)
-        self.trigger_event(
-            self.GraceExpired,
-            timestamp=now,
-            actor=actor,
-            reason=GRACE_EXPIRED_REASON,
-            correlation_id=correlation_id,
-        )
+        self._record(self.GraceExpired, now, actor, GRACE_EXPIRED_REASON, correlation_id)
 
     def purge(self, *, now: datetime, actor: str, correlation_id: str | None = None) -> None:
         """Retention is over: record the erasure (the store removes everything else)."""
         if not self.is_purge_due(now):
             msg = f"tenant {self.id} is not due for purge"
             raise NotDue(msg)
-        self.trigger_event(
-            self.Purged,
-            timestamp=now,
-            actor=actor,
-            reason=None,
-            correlation_id=correlation_id,
-            purged_at=now,
-        )
+        self._record(self.Purged, now, actor, None, correlation_id, purged_at=now)
 
 
 _PLAIN_EVENTS: dict[Command, type[Tenant.Event]] = {

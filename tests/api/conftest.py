@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from psycopg import sql
 
 from api.app import create_app
-from api.keys import KeyAdmin
+from application.keys import KeyAdmin
 from application.registry import TenantRegistry
 from common.clock import FrozenClock
 from common.db import connect

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from eventsourcing.persistence import StoredEvent
 
 from application.cause import Cause
 from application.recorder import Save
 from application.registry import TenantRegistry
-from domain.lifecycle import Command
+from domain.lifecycle import Command, Sweep
 from domain.tenant import Tenant
 
 
@@ -71,3 +73,16 @@ def test_version_1_events_stored_before_correlation_ids_still_load(
     # And the tenant moves on with version 2 events beside its version 1 ones.
     registry.run(Command.PAUSE, tenant.id, actor=Cause("key:ops", "req-9"))
     assert registry.history(tenant.id)[-1].correlation_id == "req-9"
+
+
+def test_sweep_events_record_the_sweep_run(registry: TenantRegistry) -> None:
+    tenant = registry.register(slug="late", name="Late", actor="key:a").tenant
+    registry.clock.advance(timedelta(days=20))  # type: ignore[attr-defined]
+    run = Cause(Sweep.TRIALS.actor, "rq-job-42")
+    assert registry.sweep_one(Sweep.TRIALS, tenant.id, actor=run) == "changed"
+    last = registry.history(tenant.id)[-1]
+    assert (last.type, last.actor, last.correlation_id) == (
+        "TenantTrialExpired",
+        "sweep:trials",
+        "rq-job-42",
+    )

@@ -15,6 +15,7 @@ from common.clock import FrozenClock
 from common.db import connect
 from common.settings import Settings
 from domain.errors import TenantGone
+from domain.lifecycle import Command
 from projections.runner import catch_up
 from tests.workers.helpers import pg_dump, redis_dump, run_cli
 from workers.jobs import purge_deleted
@@ -54,8 +55,8 @@ def test_purge_erases_pii_from_the_database_dump_and_redis(
             actor="key:test",
             claim=idempotency_claim(settings, clock, f'{{"name": "{markers[0]}"}}'.encode()),
         )
-        registry.run("cancel", tenant_id, actor="test")
-        registry.run("delete", tenant_id, actor="test")
+        registry.run(Command.CANCEL, tenant_id, actor="test")
+        registry.run(Command.DELETE, tenant_id, actor="test")
         catch_up(settings)
         before = pg_dump(settings.database_url)
         assert all(m.encode() in before for m in markers)  # the dump does show PII
