@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -135,6 +135,11 @@ class Settings(BaseSettings):
     )
     stream_buffer_items: int = Field(
         default=1000, ge=1, description="Items buffered per stream before a stalled one is cut."
+    )
+    idempotency_secret: SecretStr | None = Field(
+        default=None,
+        description="Key of the idempotency fingerprints (HMAC); unset: one generated and "
+        "kept in the database.",
     )
 
 
