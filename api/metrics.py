@@ -46,9 +46,10 @@ class Metrics:
 
         self.streams = Gauge(
             "tenant_registry_streams",
-            "Open Server-Sent Event streams of this process, by stream (changes, events).",
+            "Open Server-Sent Event streams, by stream (changes, events).",
             ("stream",),
             registry=self.registry,
+            multiprocess_mode="livesum",  # with several workers: the sum of the live ones
         )
 
     def render(self) -> bytes:

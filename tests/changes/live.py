@@ -51,12 +51,20 @@ async def stream(
     """The messages of one stream (headers: pass ``headers=``)."""
     headers = {"Authorization": f"Bearer {key}", **params.pop("headers", {})}
     timeout = httpx.Timeout(DEADLINE, connect=10)
-    async with (
-        httpx.AsyncClient(base_url=api.url, timeout=timeout) as client,
-        aconnect_sse(client, "GET", path, params=params, headers=headers) as source,
-    ):
-        assert source.response.status_code == 200, await source.response.aread()
-        yield source.aiter_sse()
+    deadline = asyncio.get_running_loop().time() + DEADLINE
+    async with httpx.AsyncClient(base_url=api.url, timeout=timeout) as client:
+        while True:
+            async with aconnect_sse(client, "GET", path, params=params, headers=headers) as source:
+                response = source.response
+                if response.status_code == 200:
+                    yield source.aiter_sse()
+                    return
+                body = await response.aread()
+                # A loaded shared database server may refuse a connection now and then: a
+                # client retries a 503 after its Retry-After, as real ones do.
+                if response.status_code != 503 or asyncio.get_running_loop().time() > deadline:
+                    raise AssertionError(body)
+            await asyncio.sleep(float(response.headers.get("retry-after", "1")))
 
 
 async def take(messages: AsyncIterator[ServerSentEvent], count: int) -> list[ServerSentEvent]:
