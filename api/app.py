@@ -17,7 +17,7 @@ from api.context import ApiContext
 from api.guard import RequestGuard
 from api.metrics import MetricsMiddleware
 from api.problems import PROBLEM_JSON, install_handlers
-from api.routers import changes, events, health, stats, streams, tenants
+from api.routers import api_keys, changes, console, events, health, stats, streams, tenants
 from api.streams.hub import StreamHub
 from api.streams.items import changes_source, events_source
 from application.registry import TenantRegistry
@@ -45,6 +45,7 @@ TAGS = [
     {"name": "changes", "description": "The changes feed and live streams (SPEC §9)."},
     {"name": "stats", "description": "Counts and read-side health."},
     {"name": "health", "description": "Liveness, readiness, metrics (no API key)."},
+    {"name": "api-keys", "description": "API keys (scope `admin`; the caller's own: any key)."},
 ]
 
 
@@ -100,9 +101,12 @@ def create_app(
     app.state.streams = hub
     install_handlers(app, ctx.gate.trip)
     # ``changes`` first: its paths would otherwise match ``/v1/tenants/{tenant_id}``.
-    routers = [module.router for module in (changes, streams, tenants, events, stats, health)]
+    routers = [
+        module.router for module in (changes, streams, tenants, events, stats, health, api_keys)
+    ]
     for router in routers:
         app.include_router(router)
+    console.mount(app)
     # The guard matches against the routers' own routes (the app's router nests them).
     routes = [route for router in routers for route in router.routes]
     # Added last = runs first: metrics time everything the guard answers too.

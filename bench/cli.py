@@ -21,6 +21,7 @@ from bench import (
     commands,
     following,
     http,
+    importing,
     loading,
     projecting,
     report,
@@ -66,6 +67,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "TenantDirectory bootstrap/get/commit->get, 500 streams, beside feed polling",
         True,
     ),
+    Scenario("import", importing.run, "import 1,000,000 rows from a tenants table"),
 )
 NAMES = [s.name for s in SCENARIOS]
 

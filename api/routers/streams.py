@@ -12,7 +12,7 @@ from starlette.responses import Response
 from api.models import EventType
 from api.problems import ProblemError, validation_problem
 from api.routers.common import Ctx, Reader, problems
-from api.streams.hub import StreamHub, StreamsUnavailable
+from api.streams.hub import StreamHub, StreamsUnavailable, TooManyStreams
 from api.streams.items import Item, Page, events_page
 from api.streams.response import StreamResponse
 
@@ -63,15 +63,15 @@ async def _stream(
     request: Request, ctx: Ctx, source: str, *, page: Page, after: int, accepts: Any
 ) -> Response:
     hub = _hub(request)
-    if hub.full():
+    try:
+        subscription = await hub.subscribe(source, accepts)
+    except TooManyStreams:
         raise ProblemError(
             503,
             "too-many-streams",
             "this process serves as many streams as it may; retry, perhaps on another",
             headers={"Retry-After": "5"},
-        )
-    try:
-        subscription = await hub.subscribe(source, accepts)
+        ) from None
     except StreamsUnavailable as exc:
         raise ProblemError(503, "unavailable", str(exc), headers={"Retry-After": "1"}) from None
     return StreamResponse(

@@ -39,6 +39,10 @@ CATCH_UP_SLOTS = 2
 LISTEN_CHECK_SECONDS = 10.0
 
 
+class TooManyStreams(Exception):
+    """The process serves as many streams as ``TENANT_REGISTRY_MAX_STREAMS`` allows."""
+
+
 class StreamsUnavailable(Exception):
     """The listener cannot reach the database."""
 
@@ -129,12 +133,22 @@ class StreamHub:
         return self._count >= self.settings.max_streams
 
     async def subscribe(self, source: str, accepts: Callable[[Item], bool]) -> Subscription:
-        """A new subscription to ``source``: every item published from now on is offered."""
-        await self._ensure_running()
+        """A new subscription to ``source``: every item published from now on is offered.
+
+        :class:`TooManyStreams` when the process serves ``max_streams`` already (the place
+        is taken before the first await, so concurrent requests cannot overshoot).
+        """
+        if self.full():
+            raise TooManyStreams
+        self._count += 1
+        try:
+            await self._ensure_running()
+        except BaseException:
+            self._count -= 1
+            raise
         feed = self._feeds[source]
         subscription = Subscription(source, accepts, self.settings.stream_buffer_items)
         feed.subscriptions.add(subscription)
-        self._count += 1
         self._on_count(source, len(feed.subscriptions))
         return subscription
 

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import psycopg
 from fastapi.testclient import TestClient
 from psycopg import sql
 
+from application.registry import TenantRegistry
+from cli.cmd_core import migrate_all
 from common.clock import FrozenClock
 from common.settings import Settings
+from projections.models import Change
+from projections.queries import ReadModel
 from projections.rebuild import rebuild
+from projections.runner import catch_up
 from projections.schema import PURGED, TENANTS
 from tests.api.conftest import Headers, MakeKey, bearer, command, project, purge, register
+from tests.resilience.conftest import new_database, settings_for
 
 
 def changes(client: TestClient, headers: Headers, **params: Any) -> dict[str, Any]:
@@ -108,17 +115,42 @@ def test_a_rebuild_keeps_every_position(
     assert walk(client, admin, limit=500) == before
 
 
-def test_existing_tables_get_positions_from_the_store(
-    client: TestClient, admin: Headers, settings: Settings, clock: FrozenClock
-) -> None:
-    """A database migrated before the changes feed: ``migrate`` adds and fills the column."""
-    from cli.cmd_core import migrate_all  # noqa: PLC0415 - the CLI's own migration entry
+def test_existing_tables_get_positions_from_the_store(clock: FrozenClock) -> None:
+    """A database migrated before the changes feed: ``migrate`` adds and fills the column.
 
-    tenant = register(client, admin, "acme")
-    command(client, admin, tenant["id"], "activate")
-    purge(settings, clock, register(client, admin, "doomed")["id"])
-    project(settings)
-    before = walk(client, admin, limit=500)
+    On a database of its own: the test takes the column away from the live tables.
+    """
+    with new_database() as url:
+        settings = settings_for(url).model_copy(update={"pool_size": 2})
+        registry = TenantRegistry(settings, clock)
+        try:
+            tenant = registry.register(slug="acme", name="Acme", actor="key:test").tenant
+            registry.run("activate", tenant.id, actor="key:test")
+            doomed = registry.register(slug="doomed", name="Doomed", actor="key:test").tenant
+            registry.run("cancel", doomed.id, actor="key:test")
+            registry.run("delete", doomed.id, actor="key:test")
+            clock.advance(timedelta(days=settings.retention_days + 1))
+            assert registry.purge(doomed.id) == "changed"
+        finally:
+            registry.close()
+        catch_up(settings)
+        before = _changes(settings)
+        assert [c.tenant is None for c in before] == [False, True]
+        _drop_positions(settings)
+        migrate_all(settings)
+        assert _changes(settings) == before
+
+
+def _changes(settings: Settings) -> list[Change]:
+    read_model = ReadModel(settings)
+    try:
+        return read_model.changes(after=0, limit=1000)
+    finally:
+        read_model.close()
+
+
+def _drop_positions(settings: Settings) -> None:
+    """Make the live generation look as it did before the changes feed."""
     schema = settings.db_schema
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         for view, table in ((TENANTS, "tenants_g"), (PURGED, "tenants_purged_g")):
@@ -127,19 +159,14 @@ def test_existing_tables_get_positions_from_the_store(
                 (schema, f"^{table}[0-9]+$"),
             ).fetchone()
             assert generation is not None
+            physical = sql.Identifier(schema, generation[0])
             conn.execute(sql.SQL("DROP VIEW {}").format(sql.Identifier(schema, view)))
-            conn.execute(
-                sql.SQL("ALTER TABLE {} DROP COLUMN position").format(
-                    sql.Identifier(schema, generation[0])
-                )
-            )
+            conn.execute(sql.SQL("ALTER TABLE {} DROP COLUMN position").format(physical))
             conn.execute(
                 sql.SQL("CREATE VIEW {} AS SELECT * FROM {}").format(
-                    sql.Identifier(schema, view), sql.Identifier(schema, generation[0])
+                    sql.Identifier(schema, view), physical
                 )
             )
-    migrate_all(settings)
-    assert walk(client, admin, limit=500) == before
 
 
 def test_limit_is_bounded_and_scope_is_tenants_read(client: TestClient, make_key: MakeKey) -> None:
