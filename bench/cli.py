@@ -27,6 +27,7 @@ from bench import (
     sweeping,
 )
 from bench.context import Context, Row
+from bench.peer import compare as peer_compare
 from bench.scratch import create_scratch, drop_scratch
 from bench.services import Services
 from common.settings import DEFAULT_DATABASE_URL
@@ -56,6 +57,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("http-get", http.run_get, "GET /v1/tenants/{id} with wrk", True),
     Scenario("http-list", http.run_list, "GET /v1/tenants?status= with cursors, wrk", True),
     Scenario("http-commands", http.run_commands, "commands over HTTP, 16 clients, wrk"),
+    Scenario("http-peer", peer_compare.run, "registry vs plain-CRUD peer, same wrk scripts", True),
     Scenario("sweep", sweeping.run, "sweep of 100,000 due trials"),
     Scenario("rebuild", projecting.run_rebuild, "blue/green rebuild of the read table", True),
     Scenario("up", coldstart.run, "tenant-registry up, cold start to ready"),
