@@ -73,6 +73,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument("--only", default="", help="comma-separated scenario names")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    parser.add_argument(
+        "--tenants", type=int, default=None, help="seed this many tenants (default 1,000,000)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     parser.add_argument("--no-anchors", action="store_true", help="skip the anchors")
     args = parser.parse_args(argv)
@@ -128,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings=settings,
         admin_url=admin_url,
         quick=args.quick,
+        tenants=args.tenants,
         workdir=workdir,
         services=Services(settings, workdir),
     )

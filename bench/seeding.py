@@ -192,8 +192,9 @@ def _seed_part(settings: Settings, count: int, part: int, now: datetime) -> list
 
 
 def run_seed(ctx: Context) -> None:
-    """Seed the store with ``1,000,000`` tenants (``--quick``: 5,000); keep a sample of ids."""
-    count = ctx.size(1_000_000, 5_000)
+    """Seed the store with ``1,000,000`` tenants (``--quick``: 5,000; ``--tenants N``: N); keep
+    a sample of ids."""
+    count = ctx.tenants or ctx.size(1_000_000, 5_000)
     t0 = time.monotonic()
     mp = multiprocessing.get_context("spawn")
     counter = mp.Value("q", 0)
