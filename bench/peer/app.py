@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hmac
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -138,7 +140,12 @@ def app_factory() -> FastAPI:
         if authorization is None or not hmac.compare_digest(authorization.encode(), expected):
             raise HTTPException(401, "unauthorized")
 
-    app = FastAPI()
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        pool.close()
+
+    app = FastAPI(lifespan=lifespan)
     auth = [Depends(authorised)]
 
     @app.get("/healthz")
