@@ -44,6 +44,14 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.streams = Gauge(
+            "tenant_registry_streams",
+            "Open Server-Sent Event streams, by stream (changes, events).",
+            ("stream",),
+            registry=self.registry,
+            multiprocess_mode="livesum",  # with several workers: the sum of the live ones
+        )
+
     def render(self) -> bytes:
         """The Prometheus text exposition."""
         return generate_latest(self.registry)
