@@ -48,13 +48,12 @@ def start(wsettings: Settings, tmp_path: Path) -> Iterator[Start]:
     procs: list[subprocess.Popen[bytes]] = []
 
     def run(*args: str, private: bool = True, **extra: str) -> subprocess.Popen[bytes]:
-        env = cli_env(
-            wsettings.database_url,
-            wsettings.redis_url,
-            TENANT_REGISTRY_WEBHOOKS_RETRY_DELAYS=FAST_RETRIES,
-            TENANT_REGISTRY_WEBHOOKS_ALLOW_PRIVATE="true" if private else "false",
+        settings = {
+            "TENANT_REGISTRY_WEBHOOKS_RETRY_DELAYS": FAST_RETRIES,
+            "TENANT_REGISTRY_WEBHOOKS_ALLOW_PRIVATE": "true" if private else "false",
             **extra,
-        )
+        }
+        env = cli_env(wsettings.database_url, wsettings.redis_url, **settings)
         log = tmp_path / f"{args[0]}-{len(procs)}.log"
         proc = start_cli(*args, env=env, log=log)
         procs.append(proc)

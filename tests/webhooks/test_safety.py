@@ -48,8 +48,9 @@ def test_purge_leaves_no_pii_in_deliveries_postgres_or_redis(
     try:
         add_endpoint(wsettings, receiver.url)
         stuck = add_endpoint(wsettings, down.url)
+        # Retries an hour apart: the unreachable endpoint's deliveries stay pending.
         start("webhooks", "dispatch")
-        start("worker")
+        start("worker", TENANT_REGISTRY_WEBHOOKS_RETRY_DELAYS="[3600]")
         tenant_id = registry.register(
             slug=f"pii-{token}",
             name=markers[0],
@@ -74,7 +75,11 @@ def test_purge_leaves_no_pii_in_deliveries_postgres_or_redis(
         # The unreachable endpoint's pending deliveries of the erased events are dropped;
         # only its TenantPurged remains to deliver.
         def only_purge_pending() -> bool:
-            pending = [r for r in deliveries(wsettings) if r["endpoint_id"] == stuck.id]
+            pending = [
+                r
+                for r in deliveries(wsettings)
+                if r["endpoint_id"] == stuck.id and r["status"] == "pending"
+            ]
             return [r["event_type"] for r in pending] == ["TenantPurged"]
 
         wait_until(only_purge_pending, DEADLINE)
