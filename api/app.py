@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from api.access import RequestIdMiddleware
 from api.context import ApiContext
 from api.guard import RequestGuard
 from api.metrics import MetricsMiddleware
@@ -86,6 +87,8 @@ def create_app(
         openapi_tags=TAGS,
         lifespan=lifespan,
         redoc_url=None,
+        # A trailing-slash redirect would take its host from the request (Host: evil.example).
+        redirect_slashes=False,
     )
     app.state.ctx = ctx
     install_handlers(app, ctx.gate.trip)
@@ -97,6 +100,7 @@ def create_app(
     # Added last = runs first: metrics time everything the guard answers too.
     app.add_middleware(RequestGuard, ctx=ctx, routes=routes)
     app.add_middleware(MetricsMiddleware, metrics=ctx.metrics)
+    app.add_middleware(RequestIdMiddleware)  # outermost: every answer carries the id
     return app
 
 

@@ -63,7 +63,10 @@ class RegisterRequest(BaseModel):
     metadata: dict[str, Any] | None = Field(
         None, description="JSON object: at most 50 keys of at most 40 characters, 8 KiB."
     )
-    trial_days: int | None = Field(None, ge=1, le=90, description="Default 14.")
+    # Strict: a JSON integer, not "5", true or 1.0 (lax mode would take all three).
+    trial_days: int | None = Field(
+        None, ge=1, le=90, strict=True, description="Default 14; a JSON integer."
+    )
     reason: str | None = _REASON
 
 

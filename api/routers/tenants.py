@@ -178,7 +178,7 @@ def update_profile(
     """Change `name`, `timezone`, `plan`, `contact_email` or `metadata` (one event with only
     what changes). Other fields are a 422; a deleted tenant answers 409
     `invalid-transition`."""
-    version = expected_version(if_match)
+    version = expected_version(if_match, lambda: ctx.registry().get_tenant(tenant_id).version)
     changes: dict[str, Any] = body.model_dump(exclude_unset=True)
     reason = changes.pop("reason", None)
     call = CommandCall("update-profile", key, idempotency_key, tenant_id)
@@ -238,7 +238,7 @@ def _lifecycle(
     if_match: str | None,
     idempotency_key: str | None,
 ) -> Response:
-    version = expected_version(if_match)
+    version = expected_version(if_match, lambda: ctx.registry().get_tenant(tenant_id).version)
     reason = body.reason if body is not None else None
     call = CommandCall(command, key, idempotency_key, tenant_id)
     return run_command(
