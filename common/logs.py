@@ -71,8 +71,13 @@ def _redact(_logger: WrappedLogger, _name: str, event: EventDict) -> EventDict:
     return event
 
 
+_FIRST = ("ts", "level", "logger", "msg", "request_id")
+
+
 def _json(_logger: WrappedLogger, _name: str, event: EventDict) -> str:
-    return orjson.dumps(event, default=str).decode()
+    ordered = {key: event.pop(key) for key in _FIRST if key in event}
+    ordered.update(event)
+    return orjson.dumps(ordered, default=str).decode()
 
 
 def _text(_logger: WrappedLogger, _name: str, event: MutableMapping[str, Any]) -> str:

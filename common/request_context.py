@@ -19,6 +19,9 @@ from typing import Any
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 #: Strings shorter than this are not blanked (they would blank half of every line).
 MIN_SENSITIVE_LENGTH = 3
+#: Body fields whose values are not personal data (SPEC §2: PII is name, e-mail, metadata):
+#: blanking them would only blank words of the log (a plan named ``api``).
+NOT_PERSONAL = frozenset({"slug", "plan", "timezone", "trial_days"})
 
 
 def new_request_id() -> str:
@@ -44,20 +47,30 @@ class RequestContext:
     key_name: str | None = None
 
     def add_sensitive(self, document: Any) -> None:
-        """Remember every string (keys too) in a decoded JSON document."""
-        if isinstance(document, str):
-            if len(document) >= MIN_SENSITIVE_LENGTH:
-                self.sensitive.add(document)
-                escaped = repr(document)[1:-1]  # how a ``repr`` in a message shows it
-                if escaped != document:
-                    self.sensitive.add(escaped)
-        elif isinstance(document, dict):
+        """Remember the strings of a request body that may be personal data: every string
+        value except those of :data:`NOT_PERSONAL`, and the keys of nested objects (metadata
+        keys); not the top-level field names."""
+        if isinstance(document, dict):
             for key, value in document.items():
-                self.add_sensitive(key)
-                self.add_sensitive(value)
-        elif isinstance(document, list):
-            for item in document:
-                self.add_sensitive(item)
+                if key not in NOT_PERSONAL:
+                    self._add_strings(value)
+        else:
+            self._add_strings(document)
+
+    def _add_strings(self, value: Any) -> None:
+        if isinstance(value, str):
+            if len(value) >= MIN_SENSITIVE_LENGTH:
+                self.sensitive.add(value)
+                escaped = repr(value)[1:-1]  # how a ``repr`` in a message shows it
+                if escaped != value:
+                    self.sensitive.add(escaped)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                self._add_strings(key)
+                self._add_strings(item)
+        elif isinstance(value, list):
+            for item in value:
+                self._add_strings(item)
 
 
 _current: ContextVar[RequestContext | None] = ContextVar("tenant_registry_request", default=None)
