@@ -15,10 +15,12 @@ from fastapi import FastAPI
 
 from api.access import RequestIdMiddleware
 from api.context import ApiContext
+from api.docs import install_docs
 from api.guard import RequestGuard
 from api.metrics import MetricsMiddleware
 from api.problems import PROBLEM_JSON, install_handlers
 from api.routers import events, health, stats, tenants
+from api.routers.common import camel_case_id
 from application.registry import TenantRegistry
 from common.clock import Clock
 from common.settings import Settings, get_settings
@@ -55,6 +57,7 @@ class RegistryApi(FastAPI):
             for path in schema.get("paths", {}).values():
                 for operation in path.values():
                     _problem_media_type(operation.get("responses", {}))
+                    _common_headers(operation.get("responses", {}))
             self.openapi_schema = schema
         return self.openapi_schema
 
@@ -64,6 +67,23 @@ def _problem_media_type(responses: dict[str, Any]) -> None:
         content = response.get("content", {})
         if status[:1] in "45" and "application/json" in content:
             content[PROBLEM_JSON] = content.pop("application/json")
+
+
+def _common_headers(responses: dict[str, Any]) -> None:
+    """What every answer carries (``X-Request-ID``) and every 503 (``Retry-After``)."""
+    for status, response in responses.items():
+        headers = response.setdefault("headers", {})
+        headers["X-Request-ID"] = REQUEST_ID_DOC
+        if status == "503":
+            headers["Retry-After"] = RETRY_AFTER_DOC
+
+
+REQUEST_ID_DOC = {
+    "description": "The request's id: the caller's `X-Request-ID` when it is 1-64 characters "
+    "of `[A-Za-z0-9._-]`, else a new one; problems quote it as `instance`.",
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
+}
+RETRY_AFTER_DOC = {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}
 
 
 def create_app(
@@ -87,11 +107,14 @@ def create_app(
         openapi_tags=TAGS,
         lifespan=lifespan,
         redoc_url=None,
+        docs_url=None,  # served by api.docs from local assets
         # A trailing-slash redirect would take its host from the request (Host: evil.example).
         redirect_slashes=False,
+        generate_unique_id_function=camel_case_id,
     )
     app.state.ctx = ctx
     install_handlers(app, ctx.gate.trip)
+    install_docs(app)
     routers = [module.router for module in (tenants, events, stats, health)]
     for router in routers:
         app.include_router(router)

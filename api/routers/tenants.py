@@ -15,8 +15,10 @@ from api.models import History, ProfileUpdate, RegisterRequest, StatusName, Tena
 from api.problems import ProblemError, validation_problem
 from api.representations import event_document, tenant_document
 from api.routers.common import (
-    COMMAND_ERRORS,
+    HEADERS,
+    HISTORY_ERRORS,
     READ_ERRORS,
+    REGISTER_ERRORS,
     Ctx,
     Deleter,
     IdempotencyKey,
@@ -24,6 +26,7 @@ from api.routers.common import (
     MinPosition,
     Reader,
     Writer,
+    command_responses,
     json_response,
     problems,
     wait_for_read,
@@ -57,7 +60,9 @@ _NO_OP = (
     "",
     status_code=201,
     response_model=TenantOut,
-    responses=problems(*COMMAND_ERRORS),
+    responses=command_responses(
+        201, *REGISTER_ERRORS, s409="`slug-taken` or `idempotency-key-in-progress`."
+    ),
     summary="Register a tenant",
 )
 def register_tenant(
@@ -131,7 +136,10 @@ def list_tenants(
 @router.get(
     "/{tenant_id}",
     response_model=TenantOut,
-    responses=problems(*READ_ERRORS, 404, 410),
+    responses={
+        200: {"description": "The tenant.", "headers": {"ETag": HEADERS["ETag"]}},
+        **problems(*READ_ERRORS, 404, 410),
+    },
     summary="Get a tenant",
 )
 def get_tenant(
@@ -149,7 +157,7 @@ def get_tenant(
 @router.get(
     "/{tenant_id}/events",
     response_model=History,
-    responses=problems(*READ_ERRORS, 404, 410),
+    responses=problems(*HISTORY_ERRORS, s503="`unavailable` (database down)."),
     summary="A tenant's history",
 )
 def tenant_history(*, tenant_id: TenantId, ctx: Ctx, _key: Reader) -> Response:
@@ -162,10 +170,10 @@ def tenant_history(*, tenant_id: TenantId, ctx: Ctx, _key: Reader) -> Response:
 @router.patch(
     "/{tenant_id}",
     response_model=TenantOut,
-    responses=problems(*COMMAND_ERRORS),
+    responses=command_responses(),
     summary="Update the profile",
 )
-def update_profile(
+def update_tenant(
     *,
     tenant_id: TenantId,
     body: ProfileUpdate,
@@ -200,7 +208,7 @@ def update_profile(
 @router.delete(
     "/{tenant_id}",
     response_model=TenantOut,
-    responses=problems(*COMMAND_ERRORS),
+    responses=command_responses(),
     summary="Soft-delete a tenant",
 )
 def delete_tenant(
@@ -291,6 +299,6 @@ for _command in _COMMAND_DOCS:
         _lifecycle_route(_command),
         methods=["POST"],
         response_model=TenantOut,
-        responses=problems(*COMMAND_ERRORS),
+        responses=command_responses(),
         summary=f"{_command.capitalize().replace('-', ' ')}",
     )
