@@ -7,6 +7,7 @@ is down. ``uvicorn --factory api.app:app_factory`` builds one per worker process
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -23,6 +24,8 @@ from api.routers import events, health, stats, tenants
 from api.routers.common import camel_case_id
 from application.registry import TenantRegistry
 from common.clock import Clock
+from common.logs import configure_logging
+from common.metrics import mark_process_dead
 from common.settings import Settings, get_settings
 from projections.queries import ReadModel
 
@@ -99,6 +102,7 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         ctx.close()
+        mark_process_dead(os.getpid())  # this worker's live gauges leave the scrape
 
     app = RegistryApi(
         title="Tenant Registry",
@@ -128,5 +132,9 @@ def create_app(
 
 
 def app_factory() -> FastAPI:
-    """The app for ``uvicorn --factory`` (settings from the environment)."""
+    """The app for ``uvicorn --factory`` (settings from the environment).
+
+    With ``--workers N`` uvicorn spawns fresh interpreters that never ran the CLI's logging
+    setup: each configures its own from ``TENANT_REGISTRY_LOG_LEVEL``."""
+    configure_logging(os.environ.get("TENANT_REGISTRY_LOG_LEVEL", "INFO").upper())
     return create_app(get_settings())
