@@ -6,7 +6,8 @@ Where each process publishes (docs/operations.md, "Metrics"):
   multiprocess mode: :func:`prepare_multiprocess_dir` gives each ``serve`` run an empty folder
   in ``PROMETHEUS_MULTIPROC_DIR`` before the workers start; a scrape merges all their files.
 * ``project``, ``worker``, ``scheduler``: ``--metrics-port P`` serves this process's metrics
-  (the module-level ones below plus ``process_*``) at ``http://<host>:P/metrics``.
+  (the module-level ones below plus ``process_*``) at ``http://127.0.0.1:P/metrics``. The
+  worker runs each job in a forked child, so it switches to multiprocess mode by itself.
 
 The module-level metrics below live in the default registry of each process. New ones
 belong here, named ``tenant_registry_<area>_<what>``: webhook deliveries by outcome (worker)
@@ -15,8 +16,10 @@ and open streams (API) are for their features to add beside these.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -25,6 +28,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    ProcessCollector,
     multiprocess,
     start_http_server,
 )
@@ -118,6 +122,36 @@ def mark_process_dead(pid: int) -> None:
 
 
 def serve_metrics(port: int | None, host: str = "127.0.0.1") -> None:
-    """``--metrics-port``: serve this process's metrics over HTTP (a daemon thread)."""
-    if port is not None:
+    """``--metrics-port``: serve this process's metrics over HTTP (a daemon thread); in
+    multiprocess mode those of its children too (the worker's work horses)."""
+    if port is None:
+        return
+    if multiprocess_dir() is None:
         start_http_server(port, addr=host)
+        return
+    registry = multiprocess_registry()
+    ProcessCollector(registry=registry)
+    start_http_server(port, addr=host, registry=registry)
+
+
+def reexec_in_multiprocess_mode() -> None:
+    """Make this process (and the children it forks) write metrics to files.
+
+    prometheus-client picks its storage when it is imported, before arguments are parsed: so
+    a process that needs multiprocess mode and has no ``PROMETHEUS_MULTIPROC_DIR`` starts
+    again, with the same command line, in a fresh folder it removes at exit.
+    """
+    if multiprocess_dir() is not None:
+        if os.environ.get(_OWNED_ENV) == str(os.getpid()):
+            folder = multiprocess_dir()
+            atexit.register(shutil.rmtree, str(folder), True)
+        return
+    folder = Path(tempfile.mkdtemp(prefix="tenant-registry-metrics-"))
+    os.environ[MULTIPROC_ENV] = str(folder)
+    os.environ[_OWNED_ENV] = str(os.getpid())  # exec keeps the pid
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, sys.orig_argv)  # noqa: S606 - our own command line, again
+
+
+_OWNED_ENV = "TENANT_REGISTRY_METRICS_DIR_OWNER"

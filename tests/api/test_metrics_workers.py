@@ -55,10 +55,11 @@ def _answers(url: str) -> bool:
 
 
 def test_one_scrape_counts_the_requests_of_every_worker(two_workers: str) -> None:
-    # A new connection per request, so that both workers get some of them.
-    for _ in range(REQUESTS):
-        assert httpx.get(f"{two_workers}/v1/tenants", timeout=10).status_code == 401
-    text = httpx.get(f"{two_workers}/metrics", timeout=10).text
+    # A new connection per request (``Connection: close``), so both workers get some.
+    with httpx.Client(base_url=two_workers, headers={"Connection": "close"}, timeout=10) as http:
+        for _ in range(REQUESTS):
+            assert http.get("/v1/tenants").status_code == 401
+        text = http.get("/metrics").text
     counted = 0.0
     pids: set[str] = set()
     for family in text_string_to_metric_families(text):
