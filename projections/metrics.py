@@ -29,9 +29,13 @@ class ProjectionLagCollector(Collector):
         self.settings = settings
         self.reader = StatusReader(settings)
 
+    def describe(self) -> list[GaugeMetricFamily]:
+        """Nothing up front: registering must not query the database."""
+        return []
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
-            with connect(self.settings, connect_timeout=2) as conn:
+            with connect(self.settings) as conn:
                 status = self.reader.read(conn, TENANTS)
         except psycopg.Error:
             log.warning("projection lag unavailable for metrics: the database is unreachable")

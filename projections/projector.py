@@ -131,7 +131,8 @@ class Projector:
 
     def _progress(self, work: psycopg.Connection[Any], result: BatchResult) -> None:
         self.position = result.position
-        PROJECTION_BATCH_EVENTS.labels(TENANTS).observe(result.events)
+        if result.events:
+            PROJECTION_BATCH_EVENTS.labels(TENANTS).observe(result.events)
         PROJECTION_POSITION.labels(TENANTS).set(result.position)
         self._beat(work, "running", self.position)  # a long catch-up still reports in
 
