@@ -52,6 +52,11 @@ def _exception_fields(_logger: WrappedLogger, _name: str, event: EventDict) -> E
     return event
 
 
+def _drop_noise(_logger: WrappedLogger, _name: str, event: EventDict) -> EventDict:
+    event.pop("color_message", None)  # uvicorn's ``msg`` again, with terminal escapes
+    return event
+
+
 def _blank(text: str, sensitive: set[str]) -> str:
     for value in sensitive:
         if value in text:
@@ -112,6 +117,7 @@ def configure_logging(
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.EventRenamer("msg"),
             _exception_fields,
+            _drop_noise,
             _redact,
             _json if use_json else _text,
         ],
