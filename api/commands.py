@@ -1,35 +1,36 @@
-"""Running a command for a route: idempotency, the registry call, and the response.
+"""Running a command for a route: the claim (when an ``Idempotency-Key`` came), the registry
+call, and the response.
 
 Command responses are built from the write model (the ``Tenant`` the command left behind) and
-carry ``ETag`` and ``X-Event-Position``.
+carry ``ETag`` and ``X-Event-Position``. What is stored and replayed under a key is decided by
+the application (:mod:`application.idempotent`); this module only renders.
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from uuid import UUID
 
 import orjson
-import psycopg
-from eventsourcing.persistence import DataError as StoreDataError
 from fastapi import Request
 from starlette.responses import Response
 
+from api.auth import actor
 from api.context import ApiContext
 from api.guard import BODY_SCOPE_KEY
-from api.idempotency import Claim, Replay, fingerprint
 from api.keys import ApiKey
 from api.problems import PROBLEM_JSON, ProblemError, to_problem, validation_problem
 from api.representations import dumps, tenant_document
-from application.recorder import Statement
-from application.registry import CommandResult, ExtraStatements
-from domain.errors import ConcurrencyConflict, DomainError, ValidationFailed
-from domain.tenant import Tenant
+from application.cause import Cause, new_correlation_id
+from application.idempotency import Claim, IdempotentRequest, Replay
+from application.idempotent import Replayed, run_idempotently
+from application.registry import CommandResult
+from domain.errors import DomainError
 
-Action = Callable[[ExtraStatements | None], CommandResult]
+#: A route's command: given the cause and the claim (None without a key), run it.
+Action = Callable[[Cause, Claim | None], CommandResult]
 
 _ETAG = re.compile(r'^(?:W/)?"[\x21\x23-\x7e]*"$')
 #: The only spelling of a version that can match strongly: our own ``"<version>"``.
@@ -70,16 +71,23 @@ def expected_version(if_match: str | None, current: Callable[[], int] | None = N
     return version if version in versions else min(versions)
 
 
+def cause_of(request: Request, key: ApiKey) -> Cause:
+    """Who runs the command (``key:<name>``) and the request id its events record."""
+    request_id = getattr(request.state, "request_id", None)
+    return Cause(actor(key), request_id or new_correlation_id())
+
+
 def run_command(ctx: ApiContext, request: Request, call: CommandCall, action: Action) -> Response:
     """Run ``action`` once for this request and answer with the tenant it left."""
     counter = ctx.metrics.commands
+    cause = cause_of(request, call.key)
     try:
         if call.idempotency_key is None:
-            result = action(None)
+            result = action(cause, None)
             response = _tenant_response(result, call.success_status)
             outcome = "changed" if result.changed else "unchanged"
         else:
-            response, outcome = _run_idempotent(ctx, request, call, action)
+            response, outcome = _run_idempotent(ctx, request, call, cause, action)
     except Exception as exc:
         counter.labels(call.name, _outcome(exc)).inc()
         raise
@@ -88,46 +96,34 @@ def run_command(ctx: ApiContext, request: Request, call: CommandCall, action: Ac
 
 
 def _run_idempotent(
-    ctx: ApiContext, request: Request, call: CommandCall, action: Action
+    ctx: ApiContext, request: Request, call: CommandCall, cause: Cause, action: Action
 ) -> tuple[Response, str]:
     assert call.idempotency_key is not None  # noqa: S101 - narrowed by the caller
-    body = request.scope.get(BODY_SCOPE_KEY, b"")
-    print_ = fingerprint(request.method, request.url.path, body)
-    store = ctx.idempotency
-    claimed = store.claim(ctx.connection, call.key.key_id, call.idempotency_key, print_)
-    if isinstance(claimed, Replay):
-        return _replay_response(ctx, claimed), "replayed"
-    claim: Claim = claimed
-    rendered: dict[str, bytes] = {}
+    claim_request = IdempotentRequest(
+        api_key=call.key.key_id,
+        key=call.idempotency_key,
+        method=request.method,
+        path=request.url.path,
+        body=request.scope.get(BODY_SCOPE_KEY, b""),
+        success_status=call.success_status,
+        tenant_id=call.tenant_id,
+    )
+    done = run_idempotently(
+        ctx.idempotency,
+        ctx.registry(),
+        claim_request,
+        lambda claim: action(cause, claim),
+        _render_refusal,
+    )
+    if isinstance(done, Replayed):
+        return _replay_response(ctx, done.replay), "replayed"
+    outcome = "changed" if done.changed else "unchanged"
+    return _tenant_response(done, call.success_status, done.body), outcome
 
-    def record(tenant: Tenant) -> list[Statement]:
-        rendered["body"] = dumps(tenant_document(tenant))
-        return [store.finish_statement(claim, call.success_status, rendered["body"], tenant.id)]
 
-    try:
-        result = action(record)
-    except DomainError as exc:
-        # Invalid input never reached the command; a lost race is worth retrying with the
-        # same key. Neither is an answer to replay.
-        if isinstance(exc, ValidationFailed | ConcurrencyConflict):
-            _release(ctx, claim)
-            raise
-        problem = to_problem(exc)
-        store.finish(ctx.connection, claim, problem.status, problem.body(), call.tenant_id)
-        raise problem from None
-    except StoreDataError as exc:
-        _release(ctx, claim)
-        if isinstance(exc.__cause__, psycopg.errors.DivisionByZero):
-            raise _taken_over() from None
-        raise
-    except BaseException:
-        _release(ctx, claim)
-        raise
-    if not result.changed:
-        body = dumps(tenant_document(result.tenant))
-        store.finish(ctx.connection, claim, call.success_status, body, result.tenant.id)
-        return _tenant_response(result, call.success_status, body), "unchanged"
-    return _tenant_response(result, call.success_status, rendered.get("body")), "changed"
+def _render_refusal(exc: DomainError) -> tuple[int, bytes]:
+    problem = to_problem(exc)
+    return problem.status, problem.body()
 
 
 def _tenant_response(result: CommandResult, status: int, body: bytes | None = None) -> Response:
@@ -151,21 +147,6 @@ def _replay_response(ctx: ApiContext, replay: Replay) -> Response:
     if replay.status_code == 201:
         headers["Location"] = f"/v1/tenants/{document['id']}"
     return Response(replay.body, replay.status_code, headers=headers, media_type="application/json")
-
-
-def _release(ctx: ApiContext, claim: Claim) -> None:
-    # Best effort: if the database is gone the lease expires on its own.
-    with contextlib.suppress(Exception):
-        ctx.idempotency.release(ctx.connection, claim)
-
-
-def _taken_over() -> ProblemError:
-    return ProblemError(
-        409,
-        "idempotency-key-in-progress",
-        "this request outlived its idempotency lease and a retry took the key over",
-        headers={"Retry-After": "1"},
-    )
 
 
 def _outcome(exc: Exception) -> str:

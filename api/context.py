@@ -17,9 +17,9 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from api.gate import DatabaseGate
-from api.idempotency import IdempotencyStore
 from api.keys import ApiKey, KeyVerifier
 from api.metrics import Metrics
+from application.idempotency import IdempotencyStore
 from application.registry import TenantRegistry
 from common.clock import Clock, SystemClock
 from common.db import make_pool
@@ -46,7 +46,7 @@ class ApiContext:
         self.clock: Clock = clock or SystemClock()
         self.gate = DatabaseGate(settings, on_recovery=self.rebuild)
         self.keys = KeyVerifier(settings)
-        self.idempotency = IdempotencyStore(settings, self.clock)
+        self.idempotency = IdempotencyStore(settings, self.clock, self.connection)
         self.metrics = Metrics()
         # Backends handed in by the caller are theirs to close, and are never rebuilt.
         self._given_registry = registry

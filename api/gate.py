@@ -13,16 +13,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
-import psycopg
-
+from application.health import DatabaseProbe
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
 
 PROBE_INTERVAL_SECONDS = 1.0
-PROBE_CONNECT_TIMEOUT_SECONDS = 2
 
 
 class DatabaseUnavailable(Exception):
@@ -33,12 +30,11 @@ class DatabaseGate:
     """Tracks whether PostgreSQL answers; see the module docstring."""
 
     def __init__(self, settings: Settings, on_recovery: Callable[[], None]) -> None:
-        self._settings = settings
+        self._probe = DatabaseProbe(settings)
         self._on_recovery = on_recovery
         self._up = True
         self._checked_at = -PROBE_INTERVAL_SECONDS
         self._lock = threading.Lock()
-        self._conn: psycopg.Connection[Any] | None = None
 
     @property
     def is_up(self) -> bool:
@@ -97,23 +93,7 @@ class DatabaseGate:
             self._on_recovery()
 
     def _ping(self) -> bool:
-        try:
-            if self._conn is None or self._conn.closed:
-                self._conn = psycopg.connect(
-                    self._settings.database_url,
-                    autocommit=True,
-                    connect_timeout=PROBE_CONNECT_TIMEOUT_SECONDS,
-                )
-            self._conn.execute("SELECT 1")
-        except psycopg.Error:
-            self._close_conn()
-            return False
-        return True
+        return self._probe.ping()
 
     def _close_conn(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except psycopg.Error:
-                log.debug("closing the probe connection failed", exc_info=True)
-            self._conn = None
+        self._probe.close()

@@ -133,6 +133,10 @@ class EventOut(BaseModel):
     type: EventType
     occurred_at: datetime
     actor: str = Field(description="`key:<api key name>` or `sweep:<trials|grace|purge>`.")
+    correlation_id: str | None = Field(
+        description="The request id (or sweep run, or CLI invocation) that caused the event; "
+        "null for events recorded before correlation ids."
+    )
     reason: str | None
     data: dict[str, Any] = Field(description="The event's own fields.")
 

@@ -23,6 +23,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from api.gate import DatabaseUnavailable
+from application.idempotency import (
+    IdempotencyError,
+    IdempotencyKeyInProgress,
+    IdempotencyKeyReused,
+)
 from common.request_context import current_request_id
 from domain.errors import (
     ConcurrencyConflict,
@@ -167,6 +172,8 @@ def to_problem(exc: BaseException) -> ProblemError:
         return exc
     if isinstance(exc, DomainError):
         return _domain_problem(exc)
+    if isinstance(exc, IdempotencyError):
+        return _idempotency_problem(exc)
     if isinstance(exc, RequestValidationError):
         return validation_problem([_field_error(e) for e in exc.errors()])
     if isinstance(exc, StarletteHTTPException):
@@ -200,6 +207,15 @@ def _domain_problem(exc: DomainError) -> ProblemError:
     if isinstance(exc, ConcurrencyConflict):
         return ProblemError(409, "concurrency-conflict", "too many concurrent changes; retry")
     return ProblemError(409, "conflict", "the tenant's state refuses this request")
+
+
+def _idempotency_problem(exc: IdempotencyError) -> ProblemError:
+    if isinstance(exc, IdempotencyKeyReused):
+        return ProblemError(422, "idempotency-key-reused", str(exc))
+    if isinstance(exc, IdempotencyKeyInProgress):
+        headers = {"Retry-After": "1"}
+        return ProblemError(409, "idempotency-key-in-progress", str(exc), headers=headers)
+    return ProblemError(409, "conflict", str(exc))
 
 
 def _field_error(error: Mapping[str, Any]) -> tuple[str, str]:
@@ -244,6 +260,7 @@ def install_handlers(app: FastAPI, on_unavailable: Callable[[], None]) -> None:
     for kind in (
         ProblemError,
         DomainError,
+        IdempotencyError,
         RequestValidationError,
         StarletteHTTPException,
         *INFRASTRUCTURE_ERRORS,

@@ -6,37 +6,13 @@ The write model (a ``Tenant`` aggregate, for command responses) and the read mod
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any, Protocol
-from uuid import UUID
+from datetime import UTC
+from typing import Any
 
-import orjson
-
+from application.documents import TenantLike, dumps, tenant_document
 from application.events import RecordedEvent
-from domain.tenant import TENANT_FIELDS
 
-
-class TenantLike(Protocol):
-    """What both a ``Tenant`` aggregate and a ``TenantRow`` offer."""
-
-    @property
-    def id(self) -> UUID: ...
-
-    @property
-    def version(self) -> int: ...
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC)
-    if isinstance(value, str):
-        return str(value)  # a StrEnum becomes its value
-    return value
-
-
-def tenant_document(tenant: TenantLike) -> dict[str, Any]:
-    """The tenant as the API shows it."""
-    return {name: _plain(getattr(tenant, name)) for name in TENANT_FIELDS}
+__all__ = ["TenantLike", "dumps", "event_document", "tenant_document"]
 
 
 def event_document(event: RecordedEvent) -> dict[str, Any]:
@@ -48,11 +24,7 @@ def event_document(event: RecordedEvent) -> dict[str, Any]:
         "type": event.type,
         "occurred_at": event.occurred_at.astimezone(UTC),
         "actor": event.actor,
+        "correlation_id": event.correlation_id,
         "reason": event.reason,
         "data": event.data,
     }
-
-
-def dumps(document: Any) -> bytes:
-    """Serialise a document (UUIDs, datetimes and nested event data included)."""
-    return orjson.dumps(document, option=orjson.OPT_NON_STR_KEYS)

@@ -15,7 +15,16 @@ from application.recorder import TenantRecorder
 from domain.tenant import TENANT_TOPICS, event_type
 
 _HIDDEN = frozenset(
-    ("originator_id", "originator_version", "timestamp", "actor", "reason", "originator_topic")
+    (
+        "originator_id",
+        "originator_version",
+        "timestamp",
+        "actor",
+        "reason",
+        "correlation_id",
+        "originator_topic",
+        "class_version",
+    )
 )
 
 
@@ -31,6 +40,8 @@ class RecordedEvent:
     actor: str
     reason: str | None
     data: dict[str, Any]
+    #: The request, sweep run or CLI invocation that caused it (None for version 1 events).
+    correlation_id: str | None = None
 
 
 class EventReader:
@@ -86,5 +97,6 @@ class EventReader:
             occurred_at=state["timestamp"],
             actor=state.get("actor", ""),
             reason=state.get("reason"),
+            correlation_id=state.get("correlation_id"),
             data={k: v for k, v in state.items() if k not in _HIDDEN},
         )

@@ -1,48 +1,77 @@
-"""The event-store recorder: one transaction per save, with everything that must go with it.
+"""The event-store recorder: every save, whatever it carries, is one statement and one commit.
 
-The stock recorder only inserts events. A save of ours may also have to record a snapshot,
-an idempotency response, or a purge (delete the tenant's events, snapshots and idempotency
-records and leave a tombstone). All of it commits in the one transaction that holds the
-library's ``LOCK TABLE … IN EXCLUSIVE MODE``, so notification ids still commit in order, and a
-write can never slip in after a purge: the insert refuses originators that have a tombstone.
+A save of ours may carry, beside the events: a snapshot, the idempotency answer of the request
+that caused it, a purge (delete the tenant's events, snapshots and idempotency records and leave
+a tombstone), and the versions the aggregates must still be at (a purge, or an answer recorded
+for a command that changed nothing, was decided on those). A command, a batch, a sweep page,
+a purge and an idempotency answer alone all take this one path: a server function that holds
+the library's ``LOCK TABLE … IN EXCLUSIVE MODE`` (notification ids commit in order, and a
+purge and any write to the same tenant run one after the other), refuses originators that have
+a tombstone, checks the expected versions, and notifies once if it wrote events.
+
+Failures come back as three named signals: ``IntegrityError`` (the library's: a version is
+taken or an aggregate moved on), :class:`OriginatorPurged`, and :class:`ClaimLost`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg import sql
 
+from application.idempotency import Answer, ClaimLost
 from common.tables import EVENTS_TABLE, IDEMPOTENCY_TABLE, SNAPSHOTS_TABLE, TOMBSTONES_TABLE
 
-Statement = tuple[sql.Composed, Sequence[Any]]
-
-SAVE_FUNCTION = "save_events"
-#: SQLSTATE the save function raises when an originator has a tombstone (class "TR", ours).
+SAVE_FUNCTION = "save_tenant_events"
+#: SQLSTATEs the save function raises (class "TR", ours).
 PURGED_SQLSTATE = "TRP01"
+MOVED_ON_SQLSTATE = "TRC01"
+CLAIM_LOST_SQLSTATE = "TRI01"
 
-# One statement per save: the same table lock as the library (notification ids commit in
-# order), the tombstone check, the insert, the snapshot, and the notification. Events travel
-# as four plain arrays rather than an array of the library's composite type: psycopg dumps
-# those in C, where a composite array costs tens of microseconds of Python per event.
+# Events travel as four plain arrays rather than an array of the library's composite type:
+# psycopg dumps those in C, where a composite array costs tens of microseconds of Python per
+# event. A plpgsql function under READ COMMITTED takes a new snapshot per statement, so the
+# checks after the lock see everything committed before it was granted.
 SAVE_FUNCTION_BODY = """
 CREATE OR REPLACE FUNCTION {function}(
     ids uuid[], versions bigint[], topics text[], states bytea[],
-    snap_ids uuid[], snap_versions bigint[], snap_topics text[], snap_states bytea[]
+    snap_ids uuid[], snap_versions bigint[], snap_topics text[], snap_states bytea[],
+    expect_ids uuid[], expect_versions bigint[],
+    purge_ids uuid[], purged_at timestamptz,
+    answer_api_key text, answer_key text, answer_lease timestamptz,
+    answer_status int, answer_body bytea, answer_tenant uuid
 )
 RETURNS SETOF bigint LANGUAGE plpgsql AS $body$
 BEGIN
     PERFORM set_config('lock_timeout', {lock_timeout}, true);
     LOCK TABLE {events} IN EXCLUSIVE MODE;
-    IF EXISTS (SELECT 1 FROM {tombstones} AS p WHERE p.tenant_id = ANY(ids)) THEN
+    IF EXISTS (
+        SELECT 1 FROM {tombstones} AS p
+        WHERE p.tenant_id = ANY(ids || expect_ids || answer_tenant)
+    ) THEN
         RAISE EXCEPTION 'originator was purged' USING ERRCODE = {purged};
+    END IF;
+    IF EXISTS (
+        SELECT 1 FROM unnest(expect_ids, expect_versions) AS x (id, version)
+        WHERE x.version <> coalesce(
+            (SELECT max(e.originator_version) FROM {events} AS e WHERE e.originator_id = x.id),
+            0)
+    ) THEN
+        RAISE EXCEPTION 'aggregate moved on' USING ERRCODE = {moved_on};
+    END IF;
+    IF cardinality(purge_ids) > 0 THEN
+        DELETE FROM {events} WHERE originator_id = ANY(purge_ids);
+        DELETE FROM {snapshots} WHERE originator_id = ANY(purge_ids);
+        DELETE FROM {idempotency} WHERE tenant_id = ANY(purge_ids);
+        INSERT INTO {tombstones} (tenant_id, purged_at) VALUES (purge_ids[1], purged_at)
+            ON CONFLICT DO NOTHING;
     END IF;
     RETURN QUERY
         INSERT INTO {events} (originator_id, originator_version, topic, state)
@@ -53,7 +82,18 @@ BEGIN
             SELECT * FROM unnest(snap_ids, snap_versions, snap_topics, snap_states)
             ON CONFLICT DO NOTHING;
     END IF;
-    PERFORM pg_notify({channel}, '');
+    IF answer_key IS NOT NULL THEN
+        UPDATE {idempotency} SET state = 'done', status_code = answer_status,
+            response = answer_body, tenant_id = answer_tenant
+        WHERE api_key = answer_api_key AND key = answer_key AND state = 'running'
+            AND lease_until = answer_lease;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'idempotency claim lost' USING ERRCODE = {claim_lost};
+        END IF;
+    END IF;
+    IF cardinality(ids) > 0 THEN
+        PERFORM pg_notify({channel}, '');
+    END IF;
 END
 $body$
 """
@@ -76,8 +116,20 @@ class Purge:
     purged_at: datetime
 
 
+@dataclass(frozen=True)
+class Save:
+    """Everything one transaction writes (each part optional)."""
+
+    events: Sequence[StoredEvent] = ()
+    snapshots: Sequence[StoredEvent] = ()
+    #: ``(aggregate id, version)`` pairs the store must still hold as the latest versions.
+    expected: Sequence[tuple[UUID, int]] = field(default_factory=tuple)
+    purge: Purge | None = None
+    answer: Answer | None = None
+
+
 class TenantRecorder(PostgresApplicationRecorder):
-    """Application recorder with snapshots, purges and extra statements in the same commit."""
+    """Application recorder whose every write goes through :meth:`save`."""
 
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = EVENTS_TABLE):
         super().__init__(datastore, events_table_name=events_table_name)
@@ -85,28 +137,6 @@ class TenantRecorder(PostgresApplicationRecorder):
         events = sql.Identifier(schema, events_table_name)
         snapshots = sql.Identifier(schema, SNAPSHOTS_TABLE)
         tombstones = sql.Identifier(schema, TOMBSTONES_TABLE)
-        idempotency = sql.Identifier(schema, IDEMPOTENCY_TABLE)
-        self._sql_insert_guarded = sql.SQL(
-            "INSERT INTO {events} (originator_id, originator_version, topic, state) "
-            "SELECT e.originator_id, e.originator_version, e.topic, e.state "
-            "FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) "
-            "AS e (originator_id, originator_version, topic, state) "
-            "WHERE NOT EXISTS (SELECT 1 FROM {tombstones} p WHERE p.tenant_id = e.originator_id) "
-            "RETURNING notification_id"
-        ).format(events=events, tombstones=tombstones)
-        self._sql_insert_snapshots = sql.SQL(
-            "INSERT INTO {snapshots} (originator_id, originator_version, topic, state) "
-            "SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) "
-            "ON CONFLICT DO NOTHING"
-        ).format(snapshots=snapshots)
-        self._sql_purge = [
-            sql.SQL("DELETE FROM {} WHERE originator_id = ANY(%s)").format(events),
-            sql.SQL("DELETE FROM {} WHERE originator_id = ANY(%s)").format(snapshots),
-            sql.SQL("DELETE FROM {} WHERE tenant_id = ANY(%s)").format(idempotency),
-        ]
-        self._sql_tombstone = sql.SQL(
-            "INSERT INTO {} (tenant_id, purged_at) VALUES (%s, %s) ON CONFLICT DO NOTHING"
-        ).format(tombstones)
         self._sql_purged_at = sql.SQL("SELECT purged_at FROM {} WHERE tenant_id = %s").format(
             tombstones
         )
@@ -120,78 +150,67 @@ class TenantRecorder(PostgresApplicationRecorder):
             " JOIN {} AS e ON e.originator_id = t.id AND e.originator_version > t.after"
             " ORDER BY e.originator_id, e.originator_version"
         ).format(events)
-        self._sql_notify = sql.SQL("NOTIFY {}").format(sql.Identifier(self.channel_name))
         self._sql_save = sql.SQL(
             "SELECT id FROM {}(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[],"
-            " %s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) AS id"
+            " %s::uuid[], %s::bigint[], %s::text[], %s::bytea[], %s::uuid[], %s::bigint[],"
+            " %s::uuid[], %s::timestamptz, %s::text, %s::text, %s::timestamptz, %s::int,"
+            " %s::bytea, %s::uuid) AS id"
         ).format(sql.Identifier(schema, SAVE_FUNCTION))
         self.sql_create_save_function = sql.SQL(SAVE_FUNCTION_BODY).format(
             function=sql.Identifier(schema, SAVE_FUNCTION),
             events=events,
             snapshots=snapshots,
             tombstones=tombstones,
+            idempotency=sql.Identifier(schema, IDEMPOTENCY_TABLE),
             lock_timeout=sql.Literal(f"{datastore.lock_timeout}s"),
             channel=sql.Literal(self.channel_name),
             purged=sql.Literal(PURGED_SQLSTATE),
+            moved_on=sql.Literal(MOVED_ON_SQLSTATE),
+            claim_lost=sql.Literal(CLAIM_LOST_SQLSTATE),
         )
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        """Insert events (and what goes with them) in one transaction; return their positions.
+        """The library's entry point (``Application.save``), on the one save path."""
+        return self.save(Save(events=stored_events, snapshots=kwargs.get("snapshots", ())))
+
+    def save(self, save: Save) -> list[int]:
+        """Write everything in ``save`` in one round trip; return the events' positions.
 
         Not retried on connection errors: after a lost connection the commit may or may not
         have happened, and only the caller can decide whether repeating is safe.
         """
-        purge: Purge | None = kwargs.get("purge")
-        snapshots: Sequence[StoredEvent] = kwargs.get("snapshots", ())
-        extra: Sequence[Statement] = kwargs.get("extra_statements", ())
-        if purge is None and not extra:
-            return self._save_in_one_statement(stored_events, snapshots)
-        with self.datastore.get_connection() as conn:
-            exc: Exception | None = None
-            ids: list[int] = []
-            with conn.pipeline() as pipeline:
-                try:
-                    with conn.transaction():
-                        curs = conn.cursor()
-                        self._lock_table(curs)
-                        if purge is not None:
-                            erased = [purge.tenant_id, purge.slug_index_id]
-                            for statement in self._sql_purge:
-                                curs.execute(statement, (erased,), prepare=True)
-                        curs.execute(self._sql_insert_guarded, self._columns(stored_events))
-                        pipeline.sync()
-                        ids = [row["notification_id"] for row in curs.fetchall()]
-                        if len(ids) != len(stored_events):
-                            purged = {e.originator_id for e in stored_events}
-                            raise OriginatorPurged(purged)  # noqa: TRY301 - rolls back
-                        if purge is not None:
-                            curs.execute(self._sql_tombstone, (purge.tenant_id, purge.purged_at))
-                        if snapshots:
-                            curs.execute(self._sql_insert_snapshots, self._columns(snapshots))
-                        for statement, params in extra:
-                            curs.execute(statement, params)
-                        curs.execute(self._sql_notify)
-                except Exception as e:  # re-raised once the pipeline is closed
-                    exc = e
-            if exc is not None:
-                raise exc
-        return ids
-
-    def _save_in_one_statement(
-        self, stored_events: Sequence[StoredEvent], snapshots: Sequence[StoredEvent]
-    ) -> list[int]:
-        """The common case in one round trip: a server function locks, checks, inserts."""
-        params = (*self._columns(stored_events), *self._columns(snapshots))
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             try:
-                curs.execute(self._sql_save, params, prepare=True)
+                curs.execute(self._sql_save, self._params(save), prepare=True)
             except psycopg.DatabaseError as exc:
-                if exc.sqlstate == PURGED_SQLSTATE:
-                    raise OriginatorPurged({e.originator_id for e in stored_events}) from None
-                raise
+                raise _named(exc, save) from None
             return [row["id"] for row in curs.fetchall()]
+
+    def _params(self, save: Save) -> tuple[Any, ...]:
+        purge, answer = save.purge, save.answer
+        purge_ids = [] if purge is None else [purge.tenant_id, purge.slug_index_id]
+        answer_fields: tuple[Any, ...] = (None,) * 6
+        if answer is not None:
+            claim = answer.claim
+            answer_fields = (
+                claim.api_key,
+                claim.key,
+                claim.lease_until,
+                answer.status_code,
+                answer.body,
+                answer.tenant_id,
+            )
+        return (
+            *self._columns(save.events),
+            *self._columns(save.snapshots),
+            [i for i, _ in save.expected],
+            [v for _, v in save.expected],
+            purge_ids,
+            None if purge is None else purge.purged_at,
+            *answer_fields,
+        )
 
     def select_current(self, originator_ids: Sequence[UUID]) -> dict[UUID, list[StoredEvent]]:
         """For many aggregates at once: the latest snapshot (if any) and the events after it.
@@ -237,3 +256,16 @@ def _stored(row: dict[str, Any]) -> StoredEvent:
         topic=row["topic"],
         state=bytes(row["state"]),
     )
+
+
+def _named(exc: psycopg.DatabaseError, save: Save) -> Exception:
+    """The save's failure as one of its three named signals (or the database error as is)."""
+    if exc.sqlstate == PURGED_SQLSTATE:
+        ids: set[UUID | str] = {e.originator_id for e in save.events}
+        ids.update(i for i, _ in save.expected)
+        return OriginatorPurged(ids)
+    if exc.sqlstate == MOVED_ON_SQLSTATE:
+        return IntegrityError(str(exc))
+    if exc.sqlstate == CLAIM_LOST_SQLSTATE:
+        return ClaimLost()
+    return exc

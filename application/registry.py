@@ -20,8 +20,11 @@ from eventsourcing.application import AggregateNotFoundError, Application, LRUCa
 from eventsourcing.persistence import IntegrityError, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic
 
+from application.cause import Cause
+from application.documents import tenant_json
 from application.events import EventReader, RecordedEvent
-from application.recorder import OriginatorPurged, Purge, Statement, TenantRecorder
+from application.idempotency import Answer, Claim
+from application.recorder import OriginatorPurged, Purge, Save, TenantRecorder
 from common.clock import Clock, SystemClock
 from common.settings import Settings
 from common.transcoder import OrjsonTranscoder
@@ -34,6 +37,7 @@ from domain.errors import (
     TenantNotFound,
     VersionMismatch,
 )
+from domain.lifecycle import Command, Sweep
 from domain.slug_index import SlugIndex
 from domain.tenant import Tenant
 
@@ -63,17 +67,20 @@ def _clone(tenant: Tenant) -> Tenant:
 
 MAX_ATTEMPTS = 12
 
-#: Given the tenant as the command left it, the statements to commit with its events.
-ExtraStatements = Callable[[Tenant], Sequence[Statement]]
+Actor = str | Cause
 
 
 @dataclass(frozen=True)
 class CommandResult:
-    """What a command did: the tenant afterwards, and the position to wait for on reads."""
+    """What a command did: the tenant afterwards, and the position to wait for on reads.
+
+    ``body`` is the answer stored for the request's idempotency claim, when it had one (so
+    the first response and its replays are the same bytes)."""
 
     tenant: Tenant
     position: int
     changed: bool
+    body: bytes | None = None
 
 
 SweepOutcome = Literal["changed", "skipped"]
@@ -111,16 +118,17 @@ class TenantRegistry(Application[UUID]):
         *,
         slug: object,
         name: object,
-        actor: str,
+        actor: Actor,
         timezone: object = None,
         plan: object = None,
         contact_email: object = None,
         metadata: object = None,
         trial_days: object = None,
         reason: str | None = None,
-        extra: ExtraStatements | None = None,
+        claim: Claim | None = None,
     ) -> CommandResult:
         """Register a new tenant in ``trial`` and claim its slug, atomically."""
+        cause = Cause.of(actor)
         now = self.clock.now()
         tenant = Tenant.register(
             slug=slug,
@@ -131,110 +139,147 @@ class TenantRegistry(Application[UUID]):
             metadata={} if metadata is None else metadata,
             trial_days=self.settings.trial_days if trial_days is None else trial_days,
             now=now,
-            actor=actor,
+            actor=cause.actor,
+            correlation_id=cause.correlation_id,
             reason=reason,
         )
         index = SlugIndex.claim(slug=tenant.slug, tenant_id=tenant.id, now=now)
+        answer = self._answer(claim, tenant)
         try:
-            position = self._save(tenant, index, extra=extra)
+            position = self._save(tenant, index, answer=answer)
         except IntegrityError:
             raise SlugTaken(tenant.slug) from None
-        return CommandResult(tenant, position, changed=True)
+        return CommandResult(tenant, position, changed=True, body=_body(answer))
 
     def run(
         self,
-        command: str,
+        command: Command | str,
         tenant_id: UUID,
         *,
-        actor: str,
+        actor: Actor,
         reason: str | None = None,
         expected_version: int | None = None,
-        extra: ExtraStatements | None = None,
+        claim: Claim | None = None,
     ) -> CommandResult:
-        """Run a lifecycle command by its URL name (``activate``, ``start-grace``, …)."""
-        settings = self.settings
+        """Run a lifecycle command (``Command.ACTIVATE``; its URL name is accepted too)."""
+        chosen, cause, settings = Command(command), Cause.of(actor), self.settings
 
         def act(tenant: Tenant) -> None:
-            now = self.clock.now()
-            if command == "activate":
-                tenant.activate(now=now, actor=actor, reason=reason)
-            elif command == "start-grace":
-                tenant.start_grace(
-                    now=now, actor=actor, reason=reason, grace_days=settings.grace_days
-                )
-            elif command == "pause":
-                tenant.pause(now=now, actor=actor, reason=reason)
-            elif command == "cancel":
-                tenant.cancel(now=now, actor=actor, reason=reason)
-            elif command == "reactivate":
-                tenant.reactivate(now=now, actor=actor, reason=reason)
-            elif command == "delete":
-                tenant.delete(
-                    now=now, actor=actor, reason=reason, retention_days=settings.retention_days
-                )
-            elif command == "restore":
-                tenant.restore(now=now, actor=actor, reason=reason)
-            else:
-                msg = f"unknown lifecycle command {command!r}"
-                raise ValueError(msg)
+            tenant.execute(
+                chosen,
+                now=self.clock.now(),
+                actor=cause.actor,
+                reason=reason,
+                correlation_id=cause.correlation_id,
+                grace_days=settings.grace_days,
+                retention_days=settings.retention_days,
+            )
 
-        return self._execute(tenant_id, act, expected_version=expected_version, extra=extra)
+        return self._execute(tenant_id, act, expected_version=expected_version, claim=claim)
 
     def update_profile(
         self,
         tenant_id: UUID,
         changes: dict[str, Any],
         *,
-        actor: str,
+        actor: Actor,
         reason: str | None = None,
         expected_version: int | None = None,
-        extra: ExtraStatements | None = None,
+        claim: Claim | None = None,
     ) -> CommandResult:
         """Change profile fields (``name``, ``timezone``, ``plan``, ``contact_email``,
         ``metadata``); one event with only what really changes."""
+        cause = Cause.of(actor)
 
         def act(tenant: Tenant) -> None:
-            tenant.update_profile(now=self.clock.now(), actor=actor, reason=reason, **changes)
+            tenant.update_profile(
+                now=self.clock.now(),
+                actor=cause.actor,
+                correlation_id=cause.correlation_id,
+                reason=reason,
+                **changes,
+            )
 
-        return self._execute(tenant_id, act, expected_version=expected_version, extra=extra)
+        return self._execute(tenant_id, act, expected_version=expected_version, claim=claim)
+
+    def record_answer(self, answer: Answer) -> bool:
+        """Store the answer to a claimed request that the command refused; False if it may not
+        be stored (its tenant was purged meanwhile, or the claim was taken over)."""
+        try:
+            self.tenant_recorder.save(Save(answer=answer))
+        except OriginatorPurged:
+            return False
+        return True
 
     # ---- sweeps (per-tenant re-check on the aggregate) -------------------------------------
 
-    def expire_trial(self, tenant_id: UUID, *, actor: str = "sweep:trials") -> SweepOutcome:
+    def expire_trial(self, tenant_id: UUID, *, actor: Actor = Sweep.TRIALS.actor) -> SweepOutcome:
         """Move a tenant whose trial has ended to ``grace``; skip it if it is not due."""
-        grace_days = self.settings.grace_days
-        return self._sweep(
-            tenant_id,
-            lambda t: t.expire_trial(now=self.clock.now(), actor=actor, grace_days=grace_days),
-        )
+        return self.sweep_one(Sweep.TRIALS, tenant_id, actor=actor)
 
-    def expire_grace(self, tenant_id: UUID, *, actor: str = "sweep:grace") -> SweepOutcome:
+    def expire_grace(self, tenant_id: UUID, *, actor: Actor = Sweep.GRACE.actor) -> SweepOutcome:
         """Pause a tenant whose grace period has ended; skip it if it is not due."""
-        return self._sweep(tenant_id, lambda t: t.expire_grace(now=self.clock.now(), actor=actor))
+        return self.sweep_one(Sweep.GRACE, tenant_id, actor=actor)
 
-    def purge(self, tenant_id: UUID, *, actor: str = "sweep:purge") -> SweepOutcome:
-        """Erase a soft-deleted tenant whose retention has passed, leaving a tombstone."""
+    def purge(self, tenant_id: UUID, *, actor: Actor = Sweep.PURGE.actor) -> SweepOutcome:
+        """Erase a soft-deleted tenant whose retention has passed, leaving a tombstone.
+
+        The purge commits only if the tenant is still at the version it was decided on; if
+        anything was written meanwhile (a restore), it looks again, and here leaves it alone.
+        """
+        return self.sweep_one(Sweep.PURGE, tenant_id, actor=actor)
+
+    def sweep_one(self, sweep: Sweep, tenant_id: UUID, *, actor: Actor) -> SweepOutcome:
+        """Re-check one tenant on its aggregate and save the sweep's transition if it is due."""
+        cause = Cause.of(actor)
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                tenant = self._load(tenant_id, fresh=True)
+                decided_on = tenant.version
+                self._decide_sweep(sweep, tenant, cause)
+            except (TenantNotFound, TenantGone, NotDue):
+                return "skipped"
+            purge = None
+            if sweep is Sweep.PURGE:
+                purge = Purge(tenant.id, SlugIndex.id_for(tenant.slug), self.clock.now())
+            try:
+                self._save(tenant, purge=purge, decided_on=decided_on)
+            except IntegrityError:
+                self._evict(tenant_id)
+                continue
+            except OriginatorPurged:
+                self._evict(tenant_id)
+                return "skipped"
+            if purge is not None:
+                self._evict(tenant_id)
+            return "changed"
+        raise ConcurrencyConflict(str(tenant_id))
+
+    def check_sweep(self, sweep: Sweep, tenant_id: UUID) -> SweepOutcome:
+        """What :meth:`sweep_one` would do (a dry run), decided by the aggregate; saves nothing."""
         try:
             tenant = self._load(tenant_id, fresh=True)
-        except (TenantNotFound, TenantGone):
+            self._decide_sweep(sweep, tenant, Cause(sweep.actor))
+        except (TenantNotFound, TenantGone, NotDue):
             return "skipped"
-        now = self.clock.now()
-        try:
-            tenant.purge(now=now, actor=actor)
-        except NotDue:
-            return "skipped"
-        purge = Purge(tenant.id, SlugIndex.id_for(tenant.slug), now)
-        try:
-            self._save(tenant, purge=purge)
-        except (IntegrityError, OriginatorPurged):
-            # Someone else changed or purged it meanwhile; the next run looks again.
-            self._evict(tenant_id)
-            return "skipped"
-        self._evict(tenant_id)
         return "changed"
 
+    def _decide_sweep(self, sweep: Sweep, tenant: Tenant, cause: Cause) -> None:
+        now, correlation_id = self.clock.now(), cause.correlation_id
+        if sweep is Sweep.TRIALS:
+            tenant.expire_trial(
+                now=now,
+                actor=cause.actor,
+                grace_days=self.settings.grace_days,
+                correlation_id=correlation_id,
+            )
+        elif sweep is Sweep.GRACE:
+            tenant.expire_grace(now=now, actor=cause.actor, correlation_id=correlation_id)
+        else:
+            tenant.purge(now=now, actor=cause.actor, correlation_id=correlation_id)
+
     def sweep_batch(
-        self, sweep: Literal["trials", "grace"], tenant_ids: Sequence[UUID], *, actor: str
+        self, sweep: Sweep | str, tenant_ids: Sequence[UUID], *, actor: Actor
     ) -> dict[UUID, SweepOutcome]:
         """Re-check many tenants on their aggregates; save every transition in ONE transaction.
 
@@ -242,18 +287,17 @@ class TenantRegistry(Application[UUID]):
         share a WAL flush: a sweep of one tenant per transaction runs at the disk's flush rate.
         Here a page costs two reads and one commit. All or nothing: if any tenant changed or
         was purged meanwhile, ``IntegrityError`` or ``OriginatorPurged`` is raised, nothing is
-        saved, and the caller sweeps the page one tenant at a time.
+        saved, and the caller sweeps the page one tenant at a time. Purges are never batched.
         """
-        now = self.clock.now()
-        grace_days = self.settings.grace_days
+        chosen, cause = Sweep(sweep), Cause.of(actor)
+        if chosen is Sweep.PURGE:
+            msg = "purges are swept one tenant at a time"
+            raise ValueError(msg)
         outcomes: dict[UUID, SweepOutcome] = dict.fromkeys(tenant_ids, "skipped")
         due: list[Tenant] = []
         for tenant in self._load_many(tenant_ids):
             try:
-                if sweep == "trials":
-                    tenant.expire_trial(now=now, actor=actor, grace_days=grace_days)
-                else:
-                    tenant.expire_grace(now=now, actor=actor)
+                self._decide_sweep(chosen, tenant, cause)
             except NotDue:
                 continue
             due.append(tenant)
@@ -263,23 +307,6 @@ class TenantRegistry(Application[UUID]):
             self.save_batch(due)
             outcomes.update(dict.fromkeys((t.id for t in due), "changed"))
         return outcomes
-
-    def _sweep(self, tenant_id: UUID, act: Callable[[Tenant], None]) -> SweepOutcome:
-        for _ in range(MAX_ATTEMPTS):
-            try:
-                tenant = self._load(tenant_id, fresh=True)
-                act(tenant)
-            except (TenantNotFound, TenantGone, NotDue):
-                return "skipped"
-            try:
-                self._save(tenant)
-            except IntegrityError:
-                self._evict(tenant_id)
-                continue
-            except OriginatorPurged:
-                return "skipped"
-            return "changed"
-        raise ConcurrencyConflict(str(tenant_id))
 
     # ---- bulk loads ---------------------------------------------------------------------------
 
@@ -291,19 +318,16 @@ class TenantRegistry(Application[UUID]):
         were decided by the domain; nothing is re-checked here (a taken slug or version fails
         the whole batch with ``IntegrityError``). The cache is left alone.
         """
-        interval = self.settings.snapshot_interval
         stored: list[StoredEvent] = []
         snapshots: list[StoredEvent] = []
         for aggregate in aggregates:
             events = aggregate.collect_events()
             stored.extend(self.mapper.to_stored_event(e) for e in events)
-            if isinstance(aggregate, Tenant) and any(
-                e.originator_version % interval == 0 for e in events
-            ):
+            if isinstance(aggregate, Tenant) and self._snapshot_due(events):
                 snapshots.append(self.mapper.to_stored_event(Tenant.Snapshot.take(aggregate)))
         if not stored:
             return []
-        return list(self.tenant_recorder.insert_events(stored, snapshots=snapshots) or [])
+        return self.tenant_recorder.save(Save(events=stored, snapshots=snapshots))
 
     # ---- queries ----------------------------------------------------------------------------
 
@@ -337,12 +361,14 @@ class TenantRegistry(Application[UUID]):
         act: Callable[[Tenant], None],
         *,
         expected_version: int | None,
-        extra: ExtraStatements | None,
+        claim: Claim | None,
     ) -> CommandResult:
         """Load, decide, save; retry on a lost race unless the caller pinned a version.
 
         A cached tenant may be stale. A stale write is caught by the store (the version is
-        taken); a refusal or a no-op decided on a cached copy is confirmed on a fresh load.
+        taken); a refusal or a no-op decided on a cached copy is confirmed on a fresh load. A
+        no-op with an idempotency claim stores its answer only if the tenant is still at the
+        version it was decided on (and not purged).
         """
         fresh = self._cache is None
         for attempt in range(MAX_ATTEMPTS):
@@ -352,6 +378,7 @@ class TenantRegistry(Application[UUID]):
                     fresh = True
                     continue
                 raise VersionMismatch(expected_version, tenant.version)
+            decided_on = tenant.version
             try:
                 act(tenant)
             except InvalidTransition:
@@ -359,13 +386,19 @@ class TenantRegistry(Application[UUID]):
                     fresh = True
                     continue
                 raise
-            if not tenant.pending_events:
-                if not fresh:
-                    fresh = True
-                    continue
-                return CommandResult(tenant, self.head(), changed=False)
+            changed = bool(tenant.pending_events)
+            if not changed and not fresh:
+                fresh = True
+                continue
+            answer = self._answer(claim, tenant)
             try:
-                position = self._save(tenant, extra=extra)
+                if changed:
+                    position = self._save(tenant, answer=answer)
+                elif answer is not None:
+                    self._save(tenant, answer=answer, decided_on=decided_on)
+                    position = self.head()
+                else:
+                    position = self.head()
             except IntegrityError:
                 self._evict(tenant_id)
                 fresh = True
@@ -378,9 +411,15 @@ class TenantRegistry(Application[UUID]):
                 self._evict(tenant_id)
                 self._load(tenant_id, fresh=True)  # raises TenantGone
                 raise
-            return CommandResult(tenant, position, changed=True)
+            return CommandResult(tenant, position, changed=changed, body=_body(answer))
         msg = f"too many concurrent changes to tenant {tenant_id}"
         raise ConcurrencyConflict(msg)
+
+    @staticmethod
+    def _answer(claim: Claim | None, tenant: Tenant) -> Answer | None:
+        if claim is None:
+            return None
+        return Answer(claim, claim.success_status, tenant_json(tenant), tenant.id)
 
     def _load(self, tenant_id: UUID, *, fresh: bool) -> Tenant:
         if not fresh and self._cache is not None:
@@ -417,21 +456,30 @@ class TenantRegistry(Application[UUID]):
         self,
         tenant: Tenant,
         *others: Any,
-        extra: ExtraStatements | None = None,
+        answer: Answer | None = None,
         purge: Purge | None = None,
+        decided_on: int | None = None,
     ) -> int:
-        """Write the pending events (and a snapshot when one is due) in one transaction."""
-        statements = extra(tenant) if extra is not None else ()
+        """Write the pending events, a snapshot when one is due, the answer and the purge, in
+        one transaction; ``decided_on``: the version the tenant must still be at."""
         own = tenant.collect_events()
         events = [*own, *(e for o in others for e in o.collect_events())]
         stored = [self.mapper.to_stored_event(e) for e in events]
         snapshots = []
-        interval = self.settings.snapshot_interval
-        if purge is None and any(e.originator_version % interval == 0 for e in own):
+        if purge is None and self._snapshot_due(own):
             snapshots.append(self.mapper.to_stored_event(Tenant.Snapshot.take(tenant)))
-        ids = self.tenant_recorder.insert_events(
-            stored, snapshots=snapshots, extra_statements=statements, purge=purge
+        expected = [] if decided_on is None else [(tenant.id, decided_on)]
+        ids = self.tenant_recorder.save(
+            Save(stored, snapshots, expected=expected, purge=purge, answer=answer)
         )
-        if self._cache is not None and purge is None:
+        if self._cache is not None and purge is None and own:
             self._cache.put(tenant.id, _clone(tenant))
         return max(ids) if ids else self.head()
+
+    def _snapshot_due(self, events: Sequence[Any]) -> bool:
+        interval = self.settings.snapshot_interval
+        return any(e.originator_version % interval == 0 for e in events)
+
+
+def _body(answer: Answer | None) -> bytes | None:
+    return None if answer is None else answer.body

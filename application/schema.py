@@ -8,7 +8,7 @@ import psycopg
 from psycopg import sql
 
 from common.settings import Settings
-from common.tables import IDEMPOTENCY_TABLE, TOMBSTONES_TABLE
+from common.tables import IDEMPOTENCY_TABLE, SECRETS_TABLE, TOMBSTONES_TABLE
 
 
 def create_schema(conn: psycopg.Connection[Any], settings: Settings) -> None:
@@ -36,6 +36,11 @@ def create_schema(conn: psycopg.Connection[Any], settings: Settings) -> None:
             " lease_until timestamptz NOT NULL,"
             " PRIMARY KEY (api_key, key))"
         ).format(sql.Identifier(schema, IDEMPOTENCY_TABLE))
+    )
+    conn.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (name text PRIMARY KEY, value bytea NOT NULL)"
+        ).format(sql.Identifier(schema, SECRETS_TABLE))
     )
     for column in ("tenant_id", "created_at"):
         conn.execute(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from api.keys import SCOPES, ApiKeyError, KeyAdmin, parse_scopes
+from application.keys import SCOPES, ApiKeyError, KeyAdmin, parse_scopes
 from cli.errors import CliError
 from common.clock import SystemClock
 from common.db import connect

@@ -62,7 +62,7 @@ def write_key(data_dir: Path, key: str) -> Path:
 
 def create_key(settings: Settings) -> str:
     """Create an admin key named ``dev-admin-<random>``; return its secret."""
-    from api.keys import ADMIN, KeyAdmin  # noqa: PLC0415 - the API layer, only when needed
+    from application.keys import ADMIN, KeyAdmin  # noqa: PLC0415 - only when needed
 
     name = f"dev-admin-{secrets.token_hex(3)}"
     with connect(settings) as conn:

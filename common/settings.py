@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -131,6 +131,11 @@ class Settings(BaseSettings):
     )
     api_min_position_wait_seconds: float = Field(
         default=5.0, gt=0, le=60, description="How long a read with min_position waits."
+    )
+    idempotency_secret: SecretStr | None = Field(
+        default=None,
+        description="Key of the idempotency fingerprints (HMAC); unset: one generated and "
+        "kept in the database.",
     )
 
 

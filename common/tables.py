@@ -9,3 +9,5 @@ EVENTS_CHANNEL = EVENTS_TABLE
 TOMBSTONES_TABLE = "purged_tenants"
 #: Idempotency records of the HTTP API (deleted with a tenant's data on purge).
 IDEMPOTENCY_TABLE = "idempotency_records"
+#: Secrets the deployment generates for itself (the idempotency fingerprint key).
+SECRETS_TABLE = "registry_secrets"

@@ -9,7 +9,6 @@ that are allowed from here; a command whose result is the current state records 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any, cast
 from uuid import UUID, uuid4
 
@@ -20,26 +19,10 @@ from eventsourcing.utils import register_topic
 from domain import validation as v
 from domain.calendar import local_midnight_after
 from domain.errors import InvalidTransition, NotDue
+from domain.lifecycle import COMMANDS, TRANSITIONS, Command, Stage, Status, is_no_op
 
+__all__ = ["COMMANDS", "Command", "Status", "Tenant"]
 
-class Status(StrEnum):
-    TRIAL = "trial"
-    ACTIVE = "active"
-    GRACE = "grace"
-    PAUSED = "paused"
-    CANCELLED = "cancelled"
-
-
-#: Lifecycle commands, spelled as in the URLs, in the order ``allowed`` lists them.
-COMMANDS: tuple[str, ...] = (
-    "activate",
-    "start-grace",
-    "pause",
-    "cancel",
-    "reactivate",
-    "delete",
-    "restore",
-)
 
 #: The fields of a tenant as the outside world sees it (SPEC §2), in a stable order.
 TENANT_FIELDS: tuple[str, ...] = (
@@ -106,13 +89,23 @@ class Tenant(Aggregate):
     # ---- events -------------------------------------------------------------------------
 
     class Event(Aggregate.Event):
+        """Every tenant event records who caused it, why, and the request (or sweep run, or CLI
+        invocation) it came from. Version 2 added ``correlation_id``; stored version 1 events
+        are upcast on load (the library calls ``upcast_v1_v2`` on the event's class, and every
+        tenant event inherits this one)."""
+
         TOPIC = _topic("TenantEvent")
+        class_version = 2
         actor: str
         reason: str | None
+        correlation_id: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["correlation_id"] = None
 
     class Registered(Event, Aggregate.Created):
         TOPIC = _topic("TenantRegistered")
-        class_version = 1
         slug: str
         name: str
         timezone: str
@@ -139,7 +132,6 @@ class Tenant(Aggregate):
 
     class Activated(Event):
         TOPIC = _topic("TenantActivated")
-        class_version = 1
 
         def apply(self, tenant: Tenant) -> None:
             tenant.status = Status.ACTIVE
@@ -148,7 +140,6 @@ class Tenant(Aggregate):
 
     class GracePeriodStarted(Event):
         TOPIC = _topic("TenantGracePeriodStarted")
-        class_version = 1
         grace_ends_at: datetime
 
         def apply(self, tenant: Tenant) -> None:
@@ -157,7 +148,6 @@ class Tenant(Aggregate):
 
     class Paused(Event):
         TOPIC = _topic("TenantPaused")
-        class_version = 1
 
         def apply(self, tenant: Tenant) -> None:
             tenant.status = Status.PAUSED
@@ -166,7 +156,6 @@ class Tenant(Aggregate):
 
     class Cancelled(Event):
         TOPIC = _topic("TenantCancelled")
-        class_version = 1
 
         def apply(self, tenant: Tenant) -> None:
             tenant.status = Status.CANCELLED
@@ -175,7 +164,6 @@ class Tenant(Aggregate):
 
     class Reactivated(Event):
         TOPIC = _topic("TenantReactivated")
-        class_version = 1
 
         def apply(self, tenant: Tenant) -> None:
             tenant.status = Status.ACTIVE
@@ -183,7 +171,6 @@ class Tenant(Aggregate):
 
     class Deleted(Event):
         TOPIC = _topic("TenantDeleted")
-        class_version = 1
         purge_after: datetime
 
         def apply(self, tenant: Tenant) -> None:
@@ -192,7 +179,6 @@ class Tenant(Aggregate):
 
     class Restored(Event):
         TOPIC = _topic("TenantRestored")
-        class_version = 1
 
         def apply(self, tenant: Tenant) -> None:
             tenant.deleted_at = None
@@ -200,7 +186,6 @@ class Tenant(Aggregate):
 
     class ProfileUpdated(Event):
         TOPIC = _topic("TenantProfileUpdated")
-        class_version = 1
         changes: dict[str, Any]
 
         def apply(self, tenant: Tenant) -> None:
@@ -209,7 +194,6 @@ class Tenant(Aggregate):
 
     class TrialExpired(Event):
         TOPIC = _topic("TenantTrialExpired")
-        class_version = 1
         grace_ends_at: datetime
 
         def apply(self, tenant: Tenant) -> None:
@@ -218,7 +202,6 @@ class Tenant(Aggregate):
 
     class GraceExpired(Event):
         TOPIC = _topic("TenantGraceExpired")
-        class_version = 1
 
         def apply(self, tenant: Tenant) -> None:
             tenant.status = Status.PAUSED
@@ -229,7 +212,6 @@ class Tenant(Aggregate):
         """The tenant's data was erased; only this PII-free event stays in the store."""
 
         TOPIC = _topic("TenantPurged")
-        class_version = 1
         purged_at: datetime
 
         def mutate(self, aggregate: Any) -> Any:
@@ -268,6 +250,7 @@ class Tenant(Aggregate):
         actor: str,
         reason: str | None = None,
         tenant_id: UUID | None = None,
+        correlation_id: str | None = None,
     ) -> Tenant:
         """Register a new tenant in ``trial``; its trial ends at local midnight."""
         errors = v.Collector()
@@ -297,6 +280,7 @@ class Tenant(Aggregate):
             timestamp=now,
             actor=actor,
             reason=reason,
+            correlation_id=correlation_id,
             slug=slug,
             name=clean_name,
             timezone=timezone,
@@ -320,39 +304,24 @@ class Tenant(Aggregate):
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
 
-    def can(self, command: str, now: datetime) -> bool:
+    @property
+    def stage(self) -> Stage:
+        """Where the tenant stands for the lifecycle table (soft-deleted, or its status)."""
+        return Stage.DELETED if self.is_deleted else Stage(self.status.value)
+
+    def can(self, command: Command, now: datetime) -> bool:
         """Whether ``command`` would change the tenant from where it is now."""
-        status = self.status
-        if command == "activate":
-            return status in (Status.TRIAL, Status.GRACE, Status.PAUSED)
-        if command == "start-grace":
-            return status is Status.ACTIVE
-        if command == "pause":
-            return status in (Status.TRIAL, Status.ACTIVE, Status.GRACE)
-        if command == "cancel":
-            return status in (Status.TRIAL, Status.ACTIVE, Status.GRACE, Status.PAUSED)
-        if command in ("reactivate", "delete"):
-            return status is Status.CANCELLED and not self.is_deleted
-        if command == "restore":
+        if self.stage not in TRANSITIONS[command].sources:
+            return False
+        if command is Command.RESTORE:
             return self.purge_after is not None and now < self.purge_after
-        msg = f"unknown command {command!r}"
-        raise ValueError(msg)
+        return True
 
-    def is_current_result(self, command: str) -> bool:
+    def is_current_result(self, command: Command) -> bool:
         """Whether ``command`` would leave the tenant exactly where it is (a no-op)."""
-        status = self.status
-        results = {
-            "activate": status is Status.ACTIVE,
-            "reactivate": status is Status.ACTIVE,
-            "start-grace": status is Status.GRACE,
-            "pause": status is Status.PAUSED,
-            "cancel": status is Status.CANCELLED,
-            "delete": self.is_deleted,
-            "restore": status is Status.CANCELLED and not self.is_deleted,
-        }
-        return results[command]
+        return is_no_op(command, self.stage)
 
-    def allowed_commands(self, now: datetime) -> tuple[str, ...]:
+    def allowed_commands(self, now: datetime) -> tuple[Command, ...]:
         """The lifecycle commands that would change the tenant from where it is now."""
         return tuple(c for c in COMMANDS if self.can(c, now))
 
@@ -371,71 +340,98 @@ class Tenant(Aggregate):
 
     # ---- lifecycle commands -------------------------------------------------------------
 
-    def _enter(self, command: str, now: datetime) -> bool:
-        """Guard shared by the lifecycle commands: False for a no-op, raise when refused."""
-        if self.is_current_result(command) and not (command == "restore" and self.is_deleted):
+    def execute(
+        self,
+        command: Command,
+        *,
+        now: datetime,
+        actor: str,
+        reason: str | None = None,
+        correlation_id: str | None = None,
+        grace_days: int = 0,
+        retention_days: int = 0,
+    ) -> None:
+        """Run a lifecycle command: record its event, nothing for a no-op, or refuse it."""
+        _validate_reason(reason)
+        if not self._enter(command, now):
+            return
+        event_class, fields = self._event_for(command, now, grace_days, retention_days)
+        self._record(event_class, now, actor, reason, correlation_id, **fields)
+
+    def _record(
+        self,
+        event_class: type[Tenant.Event],
+        now: datetime,
+        actor: str,
+        reason: str | None,
+        correlation_id: str | None,
+        **fields: Any,
+    ) -> None:
+        """Trigger an event with what every tenant event records."""
+        self.trigger_event(
+            event_class,
+            timestamp=now,
+            actor=actor,
+            reason=reason,
+            correlation_id=correlation_id,
+            **fields,
+        )
+
+    def _event_for(
+        self, command: Command, now: datetime, grace_days: int, retention_days: int
+    ) -> tuple[type[Tenant.Event], dict[str, Any]]:
+        if command is Command.START_GRACE:
+            ends = local_midnight_after(now, self.timezone, grace_days)
+            return self.GracePeriodStarted, {"grace_ends_at": ends}
+        if command is Command.DELETE:
+            return self.Deleted, {"purge_after": now + timedelta(days=retention_days)}
+        return _PLAIN_EVENTS[command], {}
+
+    def _enter(self, command: Command, now: datetime) -> bool:
+        """The table's guard: False for a no-op, raise when refused, True to move."""
+        if self.is_current_result(command):
             return False
         if not self.can(command, now):
             raise InvalidTransition(command, self.status.value, self.allowed_commands(now))
         return True
 
+    # The named commands, for code that knows which one it runs (tests, imports).
+
     def activate(self, *, now: datetime, actor: str, reason: str | None = None) -> None:
         """Payment confirmed: ``trial``, ``grace`` or ``paused`` become ``active``."""
-        _validate_reason(reason)
-        if self._enter("activate", now):
-            self.trigger_event(self.Activated, timestamp=now, actor=actor, reason=reason)
+        self.execute(Command.ACTIVATE, now=now, actor=actor, reason=reason)
 
     def start_grace(
         self, *, now: datetime, actor: str, grace_days: int, reason: str | None = None
     ) -> None:
         """Payment failed: an ``active`` tenant enters ``grace`` until local midnight."""
-        _validate_reason(reason)
-        if self._enter("start-grace", now):
-            self.trigger_event(
-                self.GracePeriodStarted,
-                timestamp=now,
-                actor=actor,
-                reason=reason,
-                grace_ends_at=local_midnight_after(now, self.timezone, grace_days),
-            )
+        self.execute(
+            Command.START_GRACE, now=now, actor=actor, reason=reason, grace_days=grace_days
+        )
 
     def pause(self, *, now: datetime, actor: str, reason: str | None = None) -> None:
         """Suspend a ``trial``, ``active`` or ``grace`` tenant."""
-        _validate_reason(reason)
-        if self._enter("pause", now):
-            self.trigger_event(self.Paused, timestamp=now, actor=actor, reason=reason)
+        self.execute(Command.PAUSE, now=now, actor=actor, reason=reason)
 
     def cancel(self, *, now: datetime, actor: str, reason: str | None = None) -> None:
         """End the subscription of any tenant that is not yet ``cancelled``."""
-        _validate_reason(reason)
-        if self._enter("cancel", now):
-            self.trigger_event(self.Cancelled, timestamp=now, actor=actor, reason=reason)
+        self.execute(Command.CANCEL, now=now, actor=actor, reason=reason)
 
     def reactivate(self, *, now: datetime, actor: str, reason: str | None = None) -> None:
         """Bring a ``cancelled`` tenant that is not deleted back to ``active``."""
-        _validate_reason(reason)
-        if self._enter("reactivate", now):
-            self.trigger_event(self.Reactivated, timestamp=now, actor=actor, reason=reason)
+        self.execute(Command.REACTIVATE, now=now, actor=actor, reason=reason)
 
     def delete(
         self, *, now: datetime, actor: str, retention_days: int, reason: str | None = None
     ) -> None:
         """Soft-delete a ``cancelled`` tenant; its data is purged ``retention_days`` later."""
-        _validate_reason(reason)
-        if self._enter("delete", now):
-            self.trigger_event(
-                self.Deleted,
-                timestamp=now,
-                actor=actor,
-                reason=reason,
-                purge_after=now + timedelta(days=retention_days),
-            )
+        self.execute(
+            Command.DELETE, now=now, actor=actor, reason=reason, retention_days=retention_days
+        )
 
     def restore(self, *, now: datetime, actor: str, reason: str | None = None) -> None:
         """Undo a soft delete while the retention period lasts."""
-        _validate_reason(reason)
-        if self._enter("restore", now):
-            self.trigger_event(self.Restored, timestamp=now, actor=actor, reason=reason)
+        self.execute(Command.RESTORE, now=now, actor=actor, reason=reason)
 
     def update_profile(
         self,
@@ -443,6 +439,7 @@ class Tenant(Aggregate):
         now: datetime,
         actor: str,
         reason: str | None = None,
+        correlation_id: str | None = None,
         name: object = UNSET,
         timezone: object = UNSET,
         plan: object = UNSET,
@@ -469,42 +466,62 @@ class Tenant(Aggregate):
             _collect(errors, changes, "metadata", metadata, v.check_metadata(metadata))
         _check_reason(errors, reason)
         errors.raise_if_any()
-        changed = {k: val for k, val in changes.items() if getattr(self, k) != val}
+        changed = {k: val for k, val in changes.items() if not json_equal(getattr(self, k), val)}
         if changed:
-            self.trigger_event(
-                self.ProfileUpdated, timestamp=now, actor=actor, reason=reason, changes=changed
-            )
+            self._record(self.ProfileUpdated, now, actor, reason, correlation_id, changes=changed)
 
     # ---- sweeps -------------------------------------------------------------------------
 
-    def expire_trial(self, *, now: datetime, actor: str, grace_days: int) -> None:
+    def expire_trial(
+        self, *, now: datetime, actor: str, grace_days: int, correlation_id: str | None = None
+    ) -> None:
         """The trial ended unpaid: the tenant enters ``grace``."""
         if not self.is_trial_due(now):
             msg = f"trial of {self.id} is not due ({self.status.value})"
             raise NotDue(msg)
-        self.trigger_event(
-            self.TrialExpired,
-            timestamp=now,
-            actor=actor,
-            reason=None,
-            grace_ends_at=local_midnight_after(now, self.timezone, grace_days),
-        )
+        ends = local_midnight_after(now, self.timezone, grace_days)
+        self._record(self.TrialExpired, now, actor, None, correlation_id, grace_ends_at=ends)
 
-    def expire_grace(self, *, now: datetime, actor: str) -> None:
+    def expire_grace(self, *, now: datetime, actor: str, correlation_id: str | None = None) -> None:
         """Grace ran out unpaid: the tenant is ``paused``."""
         if not self.is_grace_due(now):
             msg = f"grace of {self.id} is not due ({self.status.value})"
             raise NotDue(msg)
-        self.trigger_event(
-            self.GraceExpired, timestamp=now, actor=actor, reason=GRACE_EXPIRED_REASON
-        )
+        self._record(self.GraceExpired, now, actor, GRACE_EXPIRED_REASON, correlation_id)
 
-    def purge(self, *, now: datetime, actor: str) -> None:
+    def purge(self, *, now: datetime, actor: str, correlation_id: str | None = None) -> None:
         """Retention is over: record the erasure (the store removes everything else)."""
         if not self.is_purge_due(now):
             msg = f"tenant {self.id} is not due for purge"
             raise NotDue(msg)
-        self.trigger_event(self.Purged, timestamp=now, actor=actor, reason=None, purged_at=now)
+        self._record(self.Purged, now, actor, None, correlation_id, purged_at=now)
+
+
+_PLAIN_EVENTS: dict[Command, type[Tenant.Event]] = {
+    Command.ACTIVATE: Tenant.Activated,
+    Command.PAUSE: Tenant.Paused,
+    Command.CANCEL: Tenant.Cancelled,
+    Command.REACTIVATE: Tenant.Reactivated,
+    Command.RESTORE: Tenant.Restored,
+}
+
+
+def json_equal(a: object, b: object) -> bool:
+    """Whether two JSON values are equal as JSON sees them: a boolean is never a number
+    (Python's ``True == 1`` would hide a change from ``1`` to ``true``), at any depth."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, dict):
+        return (
+            isinstance(b, dict) and a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
+        )
+    if isinstance(a, list | tuple):
+        return (
+            isinstance(b, list | tuple)
+            and len(a) == len(b)
+            and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
+        )
+    return a == b
 
 
 def _check_reason(errors: v.Collector, reason: object) -> None:

@@ -20,6 +20,7 @@ from application.registry import TenantRegistry
 from cli.cmd_core import migrate_all
 from common.clock import FrozenClock
 from common.settings import Settings
+from common.tables import SECRETS_TABLE
 
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
@@ -56,7 +57,8 @@ def truncate_all(settings: Settings) -> None:
     """Empty every table in the registry's schema and restart their sequences."""
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         rows = conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = %s", (settings.db_schema,)
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s AND tablename <> %s",
+            (settings.db_schema, SECRETS_TABLE),
         ).fetchall()
         if rows:
             tables = sql.SQL(", ").join(sql.Identifier(settings.db_schema, r[0]) for r in rows)

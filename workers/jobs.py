@@ -62,6 +62,7 @@ def run_named_sweep(
     *,
     clock: Clock | None = None,
     dry_run: bool = False,
+    run_id: str | None = None,
 ) -> Counts:
     """One sweep, in this process: catch the read table up, sweep, catch up again, log counts.
 
@@ -79,6 +80,7 @@ def run_named_sweep(
                 dry_run=dry_run,
                 batch_size=settings.sweep_batch_size,
                 threads=settings.sweep_threads,
+                run_id=run_id,
             )
         if counts.changed and not dry_run:
             refresh_read_side(settings)
@@ -103,7 +105,9 @@ def run_named_sweep(
 
 def _sweep_job(sweep: SweepName, now: str | None) -> dict[str, int]:
     clock = FrozenClock(parse_instant(now)) if now is not None else None
-    return run_named_sweep(get_settings(), sweep, clock=clock).as_dict()
+    job = get_current_job()  # its id is the run's correlation id
+    run_id = job.id if job is not None else None
+    return run_named_sweep(get_settings(), sweep, clock=clock, run_id=run_id).as_dict()
 
 
 def parse_instant(text: str) -> datetime:

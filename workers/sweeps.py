@@ -20,9 +20,9 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
+from application.cause import Cause, new_correlation_id
 from application.registry import SweepOutcome, TenantRegistry
-from domain.errors import NotDue, TenantGone, TenantNotFound
-from domain.tenant import Tenant
+from domain.lifecycle import Sweep
 from workers.slots import SweepName
 
 log = logging.getLogger("tenant_registry.workers")
@@ -67,41 +67,20 @@ class SweepAborted(Exception):
         super().__init__(f"sweep {sweep} aborted after repeated failures: {counts.as_dict()}")
 
 
-ACTORS: dict[SweepName, str] = {
-    "trials": "sweep:trials",
-    "grace": "sweep:grace",
-    "purge": "sweep:purge",
-}
-
-
-def apply_one(registry: TenantRegistry, sweep: SweepName, tenant_id: UUID) -> SweepOutcome:
+def apply_one(
+    registry: TenantRegistry, sweep: SweepName, tenant_id: UUID, run_id: str | None = None
+) -> SweepOutcome:
     """Re-check one tenant on its aggregate and save the transition if it is due."""
-    actor = ACTORS[sweep]
-    if sweep == "trials":
-        return registry.expire_trial(tenant_id, actor=actor)
-    if sweep == "grace":
-        return registry.expire_grace(tenant_id, actor=actor)
-    return registry.purge(tenant_id, actor=actor)
+    chosen = Sweep(sweep)
+    return registry.sweep_one(chosen, tenant_id, actor=Cause(chosen.actor, run_id))
 
 
-def check_one(registry: TenantRegistry, sweep: SweepName, tenant_id: UUID) -> SweepOutcome:
+def check_one(
+    registry: TenantRegistry, sweep: SweepName, tenant_id: UUID, run_id: str | None = None
+) -> SweepOutcome:
     """What :func:`apply_one` would do, decided by the aggregate itself, saving nothing."""
-    try:
-        tenant: Tenant = registry.get_tenant(tenant_id)
-    except (TenantNotFound, TenantGone):
-        return "skipped"
-    now = registry.clock.now()
-    actor = ACTORS[sweep]
-    try:
-        if sweep == "trials":
-            tenant.expire_trial(now=now, actor=actor, grace_days=registry.settings.grace_days)
-        elif sweep == "grace":
-            tenant.expire_grace(now=now, actor=actor)
-        else:
-            tenant.purge(now=now, actor=actor)
-    except NotDue:
-        return "skipped"
-    return "changed"
+    del run_id  # a dry run records nothing
+    return registry.check_sweep(Sweep(sweep), tenant_id)
 
 
 class _Tally:
@@ -127,12 +106,12 @@ class _Tally:
 
 
 def _apply_page(
-    registry: TenantRegistry, sweep: SweepName, page: list[UUID], tally: _Tally
+    registry: TenantRegistry, sweep: SweepName, page: list[UUID], tally: _Tally, run_id: str
 ) -> bool:
     """Sweep a page in one transaction; False if it must go one tenant at a time instead."""
-    assert sweep != "purge"  # noqa: S101 - purges are never batched
     try:
-        outcomes = registry.sweep_batch(sweep, page, actor=ACTORS[sweep])
+        chosen = Sweep(sweep)
+        outcomes = registry.sweep_batch(chosen, page, actor=Cause(chosen.actor, run_id))
     except Exception as exc:  # a tenant changed meanwhile, or the database: retry one by one
         log.info(
             "sweep page goes one tenant at a time",
@@ -152,15 +131,18 @@ def run_sweep(
     dry_run: bool = False,
     batch_size: int = 500,
     threads: int = 4,
+    run_id: str | None = None,
 ) -> Counts:
     """Sweep every tenant due at the registry clock's now; return the counts.
 
     Candidates come in id order, a page at a time (keyset ``after``), so tenants that change
     leave the due set without disturbing the walk and skipped ones are not proposed again.
-    A tenant that fails is counted and logged by id and the sweep goes on.
+    A tenant that fails is counted and logged by id and the sweep goes on. Every event of
+    the run records ``run_id`` (the RQ job's id, or a fresh one) as its correlation id.
     """
     now = registry.clock.now()
-    act: Callable[[TenantRegistry, SweepName, UUID], SweepOutcome] = (
+    run = run_id or new_correlation_id()
+    act: Callable[[TenantRegistry, SweepName, UUID, str], SweepOutcome] = (
         check_one if dry_run else apply_one
     )
     delay = float(os.environ.get(TEST_DELAY_ENV) or 0)
@@ -170,7 +152,7 @@ def run_sweep(
         if delay:
             time.sleep(delay)
         try:
-            outcome: SweepOutcome | None = act(registry, sweep, tenant_id)
+            outcome: SweepOutcome | None = act(registry, sweep, tenant_id, run)
         except Exception as exc:  # one bad tenant must not stop the others
             # The type only: a message could quote the tenant's data.
             log.warning(
@@ -182,13 +164,13 @@ def run_sweep(
 
     # Trials and grace: a page in one transaction (see TenantRegistry.sweep_batch); purges,
     # dry runs and the test delay go one tenant at a time.
-    batched = sweep != "purge" and not dry_run and not delay
+    batched = Sweep(sweep) is not Sweep.PURGE and not dry_run and not delay
     after: UUID | None = None
     progress_at = time.monotonic() + PROGRESS_EVERY
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"sweep-{sweep}") as pool:
         while True:
             page = candidates.due(sweep, now, batch_size, after)
-            if not (batched and page and _apply_page(registry, sweep, page, tally)):
+            if not (batched and page and _apply_page(registry, sweep, page, tally, run)):
                 list(pool.map(one, page))
             if tally.failures_in_a_row >= MAX_CONSECUTIVE_FAILURES:
                 raise SweepAborted(sweep, tally.counts)

@@ -7,7 +7,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response
 
-from api.auth import actor, require
+from api.auth import require
 from api.commands import CommandCall, expected_version, run_command
 from api.keys import DELETE, WRITE, ApiKey
 from api.models import CommandRequest as CommandBody
@@ -31,6 +31,7 @@ from api.routers.common import (
     problems,
     wait_for_read,
 )
+from domain.lifecycle import Command
 from domain.validation import PLAN
 from projections.queries import InvalidCursor
 
@@ -40,15 +41,15 @@ TenantId = Annotated[UUID, Path(description="The tenant's id.")]
 #: PostgreSQL text cannot hold U+0000: a search for it is refused (422), not a 500.
 NO_NUL = r"^[^\x00]*$"
 
-_COMMAND_DOCS = {
-    "activate": "Payment confirmed: `trial`, `grace` or `paused` become `active` "
+_COMMAND_DOCS: dict[Command, str] = {
+    Command.ACTIVATE: "Payment confirmed: `trial`, `grace` or `paused` become `active` "
     "(clears `grace_ends_at`).",
-    "start-grace": "Payment failed: an `active` tenant enters `grace` until local midnight "
+    Command.START_GRACE: "Payment failed: an `active` tenant enters `grace` until local midnight "
     "`grace_days` later.",
-    "pause": "Suspend a `trial`, `active` or `grace` tenant.",
-    "cancel": "End the subscription of a tenant that is not `cancelled`.",
-    "reactivate": "Bring a `cancelled` tenant that is not deleted back to `active`.",
-    "restore": "Undo a soft delete while its retention lasts (scope `tenants:delete`).",
+    Command.PAUSE: "Suspend a `trial`, `active` or `grace` tenant.",
+    Command.CANCEL: "End the subscription of a tenant that is not `cancelled`.",
+    Command.REACTIVATE: "Bring a `cancelled` tenant that is not deleted back to `active`.",
+    Command.RESTORE: "Undo a soft delete while its retention lasts (scope `tenants:delete`).",
 }
 _NO_OP = (
     " A command whose result is the current state succeeds and records nothing; a refused "
@@ -82,7 +83,7 @@ def register_tenant(
         ctx,
         request,
         call,
-        lambda extra: ctx.registry().register(actor=actor(key), extra=extra, **fields),
+        lambda cause, claim: ctx.registry().register(actor=cause, claim=claim, **fields),
     )
 
 
@@ -194,13 +195,13 @@ def update_tenant(
         ctx,
         request,
         call,
-        lambda extra: ctx.registry().update_profile(
+        lambda cause, claim: ctx.registry().update_profile(
             tenant_id,
             changes,
-            actor=actor(key),
+            actor=cause,
             reason=reason,
             expected_version=version,
-            extra=extra,
+            claim=claim,
         ),
     )
 
@@ -224,7 +225,7 @@ def delete_tenant(
     """Soft-delete a `cancelled` tenant: it stays `cancelled`, gets `deleted_at` and
     `purge_after` (retention later its data is purged) and leaves the lists."""
     return _lifecycle(
-        "delete",
+        Command.DELETE,
         tenant_id,
         request,
         ctx,
@@ -236,7 +237,7 @@ def delete_tenant(
 
 
 def _lifecycle(
-    command: str,
+    command: Command,
     tenant_id: UUID,
     request: Request,
     ctx: Ctx,
@@ -253,19 +254,19 @@ def _lifecycle(
         ctx,
         request,
         call,
-        lambda extra: ctx.registry().run(
+        lambda cause, claim: ctx.registry().run(
             command,
             tenant_id,
-            actor=actor(key),
+            actor=cause,
             reason=reason,
             expected_version=version,
-            extra=extra,
+            claim=claim,
         ),
     )
 
 
-def _lifecycle_route(command: str) -> Callable[..., Response]:
-    scoped = Annotated[ApiKey, Depends(require(DELETE if command == "restore" else WRITE))]
+def _lifecycle_route(command: Command) -> Callable[..., Response]:
+    scoped = Annotated[ApiKey, Depends(require(DELETE if command is Command.RESTORE else WRITE))]
 
     def endpoint(
         *,
@@ -288,17 +289,17 @@ def _lifecycle_route(command: str) -> Callable[..., Response]:
             idempotency_key=idempotency_key,
         )
 
-    endpoint.__name__ = f"{command.replace('-', '_')}_tenant"
+    endpoint.__name__ = f"{command.name.lower()}_tenant"
     endpoint.__doc__ = _COMMAND_DOCS[command] + _NO_OP
     return endpoint
 
 
 for _command in _COMMAND_DOCS:
     router.add_api_route(
-        f"/{{tenant_id}}/{_command}",
+        f"/{{tenant_id}}/{_command.value}",
         _lifecycle_route(_command),
         methods=["POST"],
         response_model=TenantOut,
         responses=command_responses(),
-        summary=f"{_command.capitalize().replace('-', ' ')}",
+        summary=_command.value.capitalize().replace("-", " "),
     )

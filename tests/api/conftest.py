@@ -15,11 +15,12 @@ from fastapi.testclient import TestClient
 from psycopg import sql
 
 from api.app import create_app
-from api.keys import KeyAdmin
+from application.keys import KeyAdmin
 from application.registry import TenantRegistry
 from common.clock import FrozenClock
 from common.db import connect
 from common.settings import Settings
+from common.tables import SECRETS_TABLE
 from projections.runner import catch_up
 from tests.conftest import REDIS_URL
 
@@ -46,7 +47,8 @@ def settings(database_url: str) -> Settings:
     s = Settings.model_validate({"DATABASE_URL": database_url, "REDIS_URL": f"{REDIS_URL}/0"})
     with psycopg.connect(s.database_url) as conn:
         rows = conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = %s", (s.db_schema,)
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s AND tablename <> %s",
+            (s.db_schema, SECRETS_TABLE),
         ).fetchall()
         for (name,) in rows:
             conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(s.db_schema, name)))

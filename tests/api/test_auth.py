@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from api.keys import CACHE_SECONDS, KeyAdmin
+from application.keys import CACHE_SECONDS, KeyAdmin
 from common.clock import FrozenClock
 from common.db import connect
 from common.settings import Settings

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from psycopg.rows import dict_row
 
-from api.idempotency import Claim, IdempotencyStore, fingerprint
+from application.idempotency import Claim, IdempotencyStore, IdempotentRequest
 from common.clock import FrozenClock
 from common.settings import Settings
 from tests.api.conftest import Headers, command, purge, register
@@ -166,18 +166,16 @@ def test_key_still_running_answers_409_in_progress(
 ) -> None:
     body = b'{"slug": "acme", "name": "Acme"}'
     key_id = admin["Authorization"].removeprefix("Bearer ").partition(".")[0]
-    store = IdempotencyStore(settings, clock)
     with psycopg.connect(settings.database_url, autocommit=True, row_factory=dict_row) as conn:
-        claim = store.claim(
-            lambda: nullcontext(conn), key_id, "slow", fingerprint("POST", "/v1/tenants", body)
-        )
+        store = IdempotencyStore(settings, clock, lambda: nullcontext(conn))
+        claim = store.claim(IdempotentRequest(key_id, "slow", "POST", "/v1/tenants", body))
         assert isinstance(claim, Claim)
         headers = {**admin, "Idempotency-Key": "slow", "Content-Type": "application/json"}
         response = client.post("/v1/tenants", content=body, headers=headers)
         assert response.status_code == 409
         assert response.json()["type"].endswith("/idempotency-key-in-progress")
         assert response.headers["retry-after"] == "1"
-        store.release(lambda: nullcontext(conn), claim)
+        store.release(claim)
     assert client.post("/v1/tenants", content=body, headers=headers).status_code == 201
 
 
@@ -188,7 +186,7 @@ def test_expired_records_are_deleted_and_fresh_ones_kept(
     clock.advance(timedelta(hours=23))
     assert _post(client, admin, "young", {"slug": "bravo", "name": "Bravo"}).status_code == 201
     clock.advance(timedelta(hours=2))  # "old" is 25 h old now, "young" 2 h
-    store = IdempotencyStore(settings, clock)
     with psycopg.connect(settings.database_url, autocommit=True, row_factory=dict_row) as conn:
-        assert store.expire(lambda: nullcontext(conn)) == 1
+        store = IdempotencyStore(settings, clock, lambda: nullcontext(conn))
+        assert store.expire() == 1
     assert [r["key"] for r in _records(settings)] == ["young"]

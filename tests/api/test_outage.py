@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.gate import PROBE_INTERVAL_SECONDS
-from api.keys import KeyAdmin
+from application.keys import KeyAdmin
 from cli.cmd_core import migrate_all
 from common.clock import SystemClock
 from common.db import connect

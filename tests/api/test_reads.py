@@ -199,6 +199,7 @@ def test_history_is_in_version_order_with_event_fields(client: TestClient, admin
         "type",
         "occurred_at",
         "actor",
+        "correlation_id",
         "reason",
         "data",
     }

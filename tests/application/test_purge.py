@@ -14,6 +14,7 @@ from application.registry import TenantRegistry
 from common.clock import FrozenClock
 from common.settings import Settings
 from domain.errors import InvalidTransition, TenantGone
+from domain.lifecycle import Command
 from domain.tenant import Tenant
 
 MARKERS = ("Zq7MarkerName", "zq7marker@pii.example", "Zq7MarkerMeta")
@@ -28,8 +29,8 @@ def deleted_tenant(registry: TenantRegistry, slug: str = "doomed") -> Tenant:
         actor="key:test",
     ).tenant
     registry.update_profile(tenant.id, {"name": f"{MARKERS[0]} Two"}, actor="key:test")
-    registry.run("cancel", tenant.id, actor="key:test")
-    registry.run("delete", tenant.id, actor="key:test")
+    registry.run(Command.CANCEL, tenant.id, actor="key:test")
+    registry.run(Command.DELETE, tenant.id, actor="key:test")
     return tenant
 
 
@@ -78,7 +79,7 @@ def test_purged_tenant_is_gone_and_history_keeps_one_pii_free_event(
     with pytest.raises(TenantGone):
         registry.history(tenant.id)
     with pytest.raises(TenantGone):
-        registry.run("restore", tenant.id, actor="key:test")
+        registry.run(Command.RESTORE, tenant.id, actor="key:test")
     (purged,) = registry.feed(after=0, limit=100, types=["TenantPurged"])
     assert (purged.tenant_id, purged.actor, purged.data) == (
         tenant.id,
@@ -104,7 +105,7 @@ def test_purge_before_retention_ends_changes_nothing(
     assert registry.purge(tenant.id) == "skipped"
     assert registry.get_tenant(tenant.id).is_deleted
     with pytest.raises(InvalidTransition):
-        registry.run("reactivate", tenant.id, actor="key:test")
+        registry.run(Command.REACTIVATE, tenant.id, actor="key:test")
 
 
 def test_stale_writer_cannot_resurrect_a_purged_tenant(

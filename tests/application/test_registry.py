@@ -21,6 +21,7 @@ from domain.errors import (
     ValidationFailed,
     VersionMismatch,
 )
+from domain.lifecycle import Command
 from domain.tenant import Tenant
 
 
@@ -45,8 +46,8 @@ def test_registered_tenant_is_stored_with_defaults(registry: TenantRegistry) -> 
 
 def test_history_lists_events_with_positions_actor_and_reason(registry: TenantRegistry) -> None:
     tenant = register(registry)
-    registry.run("activate", tenant.id, actor="key:billing", reason="paid")
-    registry.run("pause", tenant.id, actor="key:ops")
+    registry.run(Command.ACTIVATE, tenant.id, actor="key:billing", reason="paid")
+    registry.run(Command.PAUSE, tenant.id, actor="key:ops")
     history = registry.history(tenant.id)
     assert [(e.version, e.type, e.actor, e.reason) for e in history] == [
         (1, "TenantRegistered", "key:test", None),
@@ -60,15 +61,15 @@ def test_history_lists_events_with_positions_actor_and_reason(registry: TenantRe
 def test_refused_command_records_nothing(registry: TenantRegistry) -> None:
     tenant = register(registry)
     with pytest.raises(InvalidTransition) as refused:
-        registry.run("reactivate", tenant.id, actor="key:test")
+        registry.run(Command.REACTIVATE, tenant.id, actor="key:test")
     assert refused.value.allowed == ("activate", "pause", "cancel")
     assert len(registry.history(tenant.id)) == 1
 
 
 def test_no_op_repeat_records_nothing_and_answers_the_head(registry: TenantRegistry) -> None:
     tenant = register(registry)
-    first = registry.run("activate", tenant.id, actor="key:test")
-    again = registry.run("activate", tenant.id, actor="key:test")
+    first = registry.run(Command.ACTIVATE, tenant.id, actor="key:test")
+    again = registry.run(Command.ACTIVATE, tenant.id, actor="key:test")
     assert (first.changed, again.changed) == (True, False)
     assert again.position == registry.head()
     assert len(registry.history(tenant.id)) == 2
@@ -76,7 +77,7 @@ def test_no_op_repeat_records_nothing_and_answers_the_head(registry: TenantRegis
 
 def test_unknown_tenant_is_not_found(registry: TenantRegistry) -> None:
     with pytest.raises(TenantNotFound):
-        registry.run("activate", uuid4(), actor="key:test")
+        registry.run(Command.ACTIVATE, uuid4(), actor="key:test")
 
 
 def test_slug_is_unique(registry: TenantRegistry) -> None:
@@ -93,9 +94,9 @@ def test_invalid_registration_stores_nothing(registry: TenantRegistry) -> None:
 
 def test_expected_version_must_match(registry: TenantRegistry) -> None:
     tenant = register(registry)
-    registry.run("activate", tenant.id, actor="key:test", expected_version=1)
+    registry.run(Command.ACTIVATE, tenant.id, actor="key:test", expected_version=1)
     with pytest.raises(VersionMismatch) as mismatch:
-        registry.run("pause", tenant.id, actor="key:test", expected_version=1)
+        registry.run(Command.PAUSE, tenant.id, actor="key:test", expected_version=1)
     assert (mismatch.value.expected, mismatch.value.actual) == (1, 2)
 
 
@@ -162,9 +163,9 @@ def test_twenty_threads_of_conflicting_commands_lose_nothing(settings: Settings)
 def test_stale_cached_copy_never_decides_a_no_op(settings: Settings, clock: FrozenClock) -> None:
     first, second = TenantRegistry(settings, clock), TenantRegistry(settings, clock)
     tenant_id = first.register(slug="acme", name="Acme", actor="key:a").tenant.id
-    first.run("activate", tenant_id, actor="key:a")  # first caches "active"
-    second.run("pause", tenant_id, actor="key:b")  # another process pauses it
-    result = first.run("activate", tenant_id, actor="key:a")
+    first.run(Command.ACTIVATE, tenant_id, actor="key:a")  # first caches "active"
+    second.run(Command.PAUSE, tenant_id, actor="key:b")  # another process pauses it
+    result = first.run(Command.ACTIVATE, tenant_id, actor="key:a")
     assert result.changed
     assert result.tenant.version == 4
     first.close()

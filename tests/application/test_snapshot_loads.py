@@ -5,6 +5,7 @@ from __future__ import annotations
 from application.registry import TenantRegistry
 from common.clock import FrozenClock
 from common.settings import Settings
+from domain.lifecycle import Command
 from domain.tenant import Status
 
 
@@ -15,9 +16,9 @@ def test_tenant_loaded_from_a_snapshot_accepts_commands(
     registry = TenantRegistry(settings, clock)
     try:
         tenant = registry.register(slug="snap", name="Snap Ltd", actor="key:test").tenant
-        registry.run("activate", tenant.id, actor="key:test")  # version 2: snapshot
+        registry.run(Command.ACTIVATE, tenant.id, actor="key:test")  # version 2: snapshot
         assert registry.get_tenant(tenant.id).status is Status.ACTIVE
-        result = registry.run("start-grace", tenant.id, actor="key:test")
+        result = registry.run(Command.START_GRACE, tenant.id, actor="key:test")
         assert result.tenant.status is Status.GRACE
     finally:
         registry.close()

@@ -11,6 +11,7 @@ from eventsourcing.persistence import IntegrityError
 from application.registry import TenantRegistry
 from common.clock import FrozenClock
 from common.settings import Settings
+from domain.lifecycle import Command, Sweep
 from domain.tenant import Tenant
 
 
@@ -23,15 +24,15 @@ def test_due_trials_expire_and_the_rest_are_skipped(
 ) -> None:
     due = [_register(registry, f"due-{n}") for n in range(3)]
     paid = _register(registry, "paid")
-    registry.run("activate", paid.id, actor="key:test")
+    registry.run(Command.ACTIVATE, paid.id, actor="key:test")
     clock.advance(timedelta(days=2))
     unknown = uuid4()
     ids = [*(t.id for t in due), paid.id, unknown]
-    outcomes = registry.sweep_batch("trials", ids, actor="sweep:trials")
+    outcomes = registry.sweep_batch(Sweep.TRIALS, ids, actor=Sweep.TRIALS.actor)
     assert outcomes == {**{t.id: "changed" for t in due}, paid.id: "skipped", unknown: "skipped"}
     assert {registry.get_tenant(t.id).status.value for t in due} == {"grace"}
     assert registry.history(due[0].id)[-1].actor == "sweep:trials"
-    assert registry.sweep_batch("trials", ids, actor="sweep:trials") == dict.fromkeys(
+    assert registry.sweep_batch(Sweep.TRIALS, ids, actor=Sweep.TRIALS.actor) == dict.fromkeys(
         ids, "skipped"
     )
 
@@ -64,7 +65,7 @@ def test_a_page_with_a_stale_tenant_saves_nothing(
         stale = other._load_many([first.id, second.id])  # read before the change below
     finally:
         other.close()
-    registry.run("activate", second.id, actor="key:test")
+    registry.run(Command.ACTIVATE, second.id, actor="key:test")
     for tenant in stale:
         tenant.expire_trial(now=clock.now(), actor="sweep:trials", grace_days=7)
     with pytest.raises(IntegrityError):

@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 
 from domain.errors import InvalidTransition
-from domain.tenant import COMMANDS, Tenant
+from domain.lifecycle import COMMANDS, Command
+from domain.tenant import Tenant
 from tests.domain.factories import ACTOR, T0, tenant_in
 
 STATES = ("trial", "active", "grace", "paused", "cancelled", "deleted", "deleted-expired")
@@ -54,18 +55,13 @@ ALLOWED: dict[str, tuple[str, ...]] = {
 }
 
 
-def run(tenant: Tenant, command: str) -> None:
-    kwargs: dict[str, int] = {}
-    if command == "start-grace":
-        kwargs["grace_days"] = 7
-    if command == "delete":
-        kwargs["retention_days"] = 90
-    getattr(tenant, command.replace("-", "_"))(now=T0, actor=ACTOR, reason="test", **kwargs)
+def run(tenant: Tenant, command: Command) -> None:
+    tenant.execute(command, now=T0, actor=ACTOR, reason="test", grace_days=7, retention_days=90)
 
 
 @pytest.mark.parametrize("state", STATES)
 @pytest.mark.parametrize("command", COMMANDS)
-def test_every_command_from_every_state(state: str, command: str) -> None:
+def test_every_command_from_every_state(state: str, command: Command) -> None:
     tenant = tenant_in(state)
     version = tenant.version
     if (state, command) in MOVES:

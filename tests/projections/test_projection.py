@@ -164,6 +164,7 @@ def test_rows_the_database_refuses_stop_progress_instead_of_looking_like_an_outa
         timestamp=clock.now(),
         actor="test",
         reason=None,
+        correlation_id=None,
         slug="nul-meta",
         name="Nul",
         timezone="UTC",

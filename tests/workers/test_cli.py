@@ -14,6 +14,7 @@ import pytest
 from application.registry import TenantRegistry
 from common.settings import Settings
 from domain.errors import TenantGone
+from domain.lifecycle import Command
 from tests.workers.helpers import CLI, ROOT, cli_env, free_port, run_cli
 
 
@@ -22,8 +23,8 @@ def deleted_today(settings: Settings) -> UUID:
     app = TenantRegistry(settings)
     try:
         tenant_id = app.register(slug=f"t-{secrets.token_hex(5)}", name="Today", actor="test")
-        app.run("cancel", tenant_id.tenant.id, actor="test")
-        app.run("delete", tenant_id.tenant.id, actor="test")
+        app.run(Command.CANCEL, tenant_id.tenant.id, actor="test")
+        app.run(Command.DELETE, tenant_id.tenant.id, actor="test")
         return tenant_id.tenant.id
     finally:
         app.close()

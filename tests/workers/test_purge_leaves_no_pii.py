@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
-from psycopg import sql
 from redis import Redis
 from rq import Queue
 
+from application.idempotency import Claim, IdempotencyStore, IdempotentRequest
 from application.registry import TenantRegistry
 from common.clock import FrozenClock
+from common.db import connect
 from common.settings import Settings
-from common.tables import IDEMPOTENCY_TABLE
 from domain.errors import TenantGone
-from domain.tenant import Tenant
+from domain.lifecycle import Command
 from projections.runner import catch_up
 from tests.workers.helpers import pg_dump, redis_dump, run_cli
 from workers.jobs import purge_deleted
@@ -26,18 +24,13 @@ REGISTERED = datetime(2027, 1, 10, 9, 0, tzinfo=UTC)
 AFTER_RETENTION = "2027-04-11T00:00:00+00:00"
 
 
-def idempotency_record(settings: Settings, body: bytes) -> Any:
-    """What the API stores with a command: the response it would replay (PII included)."""
-
-    def statements(tenant: Tenant) -> Sequence[tuple[sql.Composed, Sequence[Any]]]:
-        insert = sql.SQL(
-            "INSERT INTO {} (api_key, key, fingerprint, state, status_code, response,"
-            " tenant_id, created_at, lease_until) VALUES (%s, %s, %s, 'done', 200, %s, %s, %s, %s)"
-        ).format(sql.Identifier(settings.db_schema, IDEMPOTENCY_TABLE))
-        params = ("k1", secrets.token_hex(4), b"fp", body, tenant.id, REGISTERED, REGISTERED)
-        return [(insert, params)]
-
-    return statements
+def idempotency_claim(settings: Settings, clock: FrozenClock, body: bytes) -> Claim:
+    """A claimed ``Idempotency-Key`` whose answer (the tenant, PII included) the command stores."""
+    store = IdempotencyStore(settings, clock, lambda: connect(settings))
+    request = IdempotentRequest("k1", secrets.token_hex(4), "PATCH", "/v1/tenants/x", body)
+    claim = store.claim(request)
+    assert isinstance(claim, Claim)
+    return claim
 
 
 def test_purge_erases_pii_from_the_database_dump_and_redis(
@@ -46,7 +39,8 @@ def test_purge_erases_pii_from_the_database_dump_and_redis(
     token = secrets.token_hex(6)
     markers = [f"Name-{token}", f"mail-{token}@example.org", f"Meta-{token}"]
     settings = wsettings.model_copy(update={"snapshot_interval": 2})  # snapshots hold PII too
-    registry = TenantRegistry(settings, FrozenClock(REGISTERED))
+    clock = FrozenClock(REGISTERED)
+    registry = TenantRegistry(settings, clock)
     try:
         tenant_id = registry.register(
             slug=f"t-{token}",
@@ -59,10 +53,10 @@ def test_purge_erases_pii_from_the_database_dump_and_redis(
             tenant_id,
             {"name": f"{markers[0]}-renamed", "metadata": {"note": markers[2], "n": 2}},
             actor="key:test",
-            extra=idempotency_record(settings, f'{{"name": "{markers[0]}"}}'.encode()),
+            claim=idempotency_claim(settings, clock, f'{{"name": "{markers[0]}"}}'.encode()),
         )
-        registry.run("cancel", tenant_id, actor="test")
-        registry.run("delete", tenant_id, actor="test")
+        registry.run(Command.CANCEL, tenant_id, actor="test")
+        registry.run(Command.DELETE, tenant_id, actor="test")
         catch_up(settings)
         before = pg_dump(settings.database_url)
         assert all(m.encode() in before for m in markers)  # the dump does show PII

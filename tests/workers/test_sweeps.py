@@ -13,6 +13,7 @@ import pytest
 from application.registry import TenantRegistry
 from common.clock import FrozenClock
 from common.settings import Settings
+from domain.lifecycle import Command
 from domain.tenant import Status
 from projections.runner import catch_up
 from workers.jobs import run_named_sweep
@@ -48,7 +49,7 @@ def test_trial_sweep_moves_ended_trials_to_grace_and_leaves_the_rest(
     due = [register(registry) for _ in range(3)]
     running = register(registry, trial_days=30)
     paid = register(registry)
-    registry.run("activate", paid, actor="test")
+    registry.run(Command.ACTIVATE, paid, actor="test")
 
     counts = run_named_sweep(settings, "trials", clock=FrozenClock(AFTER_TRIAL))
 
@@ -65,8 +66,8 @@ def test_grace_sweep_pauses_tenants_whose_grace_ended(
     registry: TenantRegistry, settings: Settings
 ) -> None:
     tenant_id = register(registry)
-    registry.run("activate", tenant_id, actor="test")
-    registry.run("start-grace", tenant_id, actor="test")  # ends 2027-01-17 local midnight
+    registry.run(Command.ACTIVATE, tenant_id, actor="test")
+    registry.run(Command.START_GRACE, tenant_id, actor="test")  # ends 2027-01-17 local midnight
 
     counts = run_named_sweep(settings, "grace", clock=FrozenClock(AFTER_TRIAL))
 
@@ -84,12 +85,12 @@ def test_purge_sweep_erases_tenants_deleted_more_than_the_retention_ago(
     registry: TenantRegistry, settings: Settings, clock: FrozenClock
 ) -> None:
     old = register(registry)
-    registry.run("cancel", old, actor="test")
-    registry.run("delete", old, actor="test")
+    registry.run(Command.CANCEL, old, actor="test")
+    registry.run(Command.DELETE, old, actor="test")
     clock.advance(timedelta(days=30))
     recent = register(registry)
-    registry.run("cancel", recent, actor="test")
-    registry.run("delete", recent, actor="test")
+    registry.run(Command.CANCEL, recent, actor="test")
+    registry.run(Command.DELETE, recent, actor="test")
 
     purge_time = datetime(2027, 1, 10, 9, 0, tzinfo=UTC) + timedelta(days=91)
     counts = run_named_sweep(settings, "purge", clock=FrozenClock(purge_time))
@@ -104,7 +105,7 @@ def test_a_stale_read_row_is_rechecked_on_the_aggregate_and_skipped(
 ) -> None:
     tenant_id = register(registry)
     catch_up(settings)
-    registry.run("activate", tenant_id, actor="test")  # the read table still says trial
+    registry.run(Command.ACTIVATE, tenant_id, actor="test")  # the read table still says trial
 
     counts = run_sweep("trials", later.registry, later.read_model)
 
@@ -118,7 +119,7 @@ def test_dry_run_reports_what_would_change_and_changes_nothing(
     due = register(registry)
     stale = register(registry)
     catch_up(settings)
-    registry.run("pause", stale, actor="test")
+    registry.run(Command.PAUSE, stale, actor="test")
     runtime = build_runtime(settings, FrozenClock(AFTER_TRIAL))
     try:
         counts = run_sweep("trials", runtime.registry, runtime.read_model, dry_run=True)

@@ -20,6 +20,7 @@ from application.registry import TenantRegistry
 from common.settings import Settings
 from common.tables import EVENTS_TABLE
 from domain.errors import TenantGone
+from domain.lifecycle import Command
 from domain.tenant import Status
 from projections.runner import catch_up
 from tests.workers.helpers import run_cli, start_cli, stop_process, wait_until
@@ -43,11 +44,11 @@ def test_worker_process_expires_trials_and_grace_and_purges_old_deletions(
     trial = register(registry)
     running = register(registry, trial_days=30)
     in_grace = register(registry)
-    registry.run("activate", in_grace, actor="test")
-    registry.run("start-grace", in_grace, actor="test")
+    registry.run(Command.ACTIVATE, in_grace, actor="test")
+    registry.run(Command.START_GRACE, in_grace, actor="test")
     deleted = register(registry)
-    registry.run("cancel", deleted, actor="test")
-    registry.run("delete", deleted, actor="test")
+    registry.run(Command.CANCEL, deleted, actor="test")
+    registry.run(Command.DELETE, deleted, actor="test")
 
     jobs = [
         queue.enqueue(expire_trials, kwargs={"now": AFTER_TRIAL}),
