@@ -4,10 +4,10 @@ Every record, ours (``logging.getLogger(__name__)``) or a library's, goes throug
 ``structlog`` processor chain and comes out as one line: JSON when standard error is not a
 terminal (``ts``, ``level``, ``logger``, ``msg``, ``request_id`` and the ``extra=`` fields),
 short readable text when it is. An exception adds ``error`` (its type), ``error_message`` and
-``traceback``. Before a line is written, the strings the current request sent are blanked out
-of it, and so is anything shaped like an e-mail address: a traceback's exception message may
-quote input (a validation error's ``input_value=…``), and input is where a tenant's personal
-data comes from.
+``traceback`` (not for a service that cannot be reached: see :data:`OUTAGE_ERRORS`). Before a
+line is written, the strings the current request sent are blanked out of it, and so is
+anything shaped like an e-mail address: a traceback's exception message may quote input (a
+validation error's ``input_value=…``), and input is where a tenant's personal data comes from.
 """
 
 from __future__ import annotations
@@ -20,12 +20,21 @@ from collections.abc import MutableMapping
 from typing import Any, TextIO
 
 import orjson
+import psycopg
+import redis
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from common.request_context import current
 
 REDACTED = "[redacted]"
+#: A service that cannot be reached is an expected condition, handled by retrying: its type
+#: and message say all there is (RQ logs a lost Redis with a traceback of its own code).
+OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    psycopg.OperationalError,
+)
 _EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 
 
@@ -48,7 +57,8 @@ def _exception_fields(_logger: WrappedLogger, _name: str, event: EventDict) -> E
     kind, value, tb = exc_info
     event["error"] = kind.__name__
     event["error_message"] = str(value)
-    event["traceback"] = "".join(traceback.format_exception(kind, value, tb))
+    if not isinstance(value, OUTAGE_ERRORS):
+        event["traceback"] = "".join(traceback.format_exception(kind, value, tb))
     return event
 
 
