@@ -15,6 +15,8 @@ def migrate_write_side(settings: Settings) -> None:
     app = TenantRegistry(settings, create_table=True)
     try:
         with connect(settings) as conn:
+            for statement in app.tenant_recorder.sql_drop_old_save_functions:
+                conn.execute(statement)
             conn.execute(app.tenant_recorder.sql_create_save_function)
     finally:
         app.close()

@@ -21,8 +21,7 @@ from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
 
-import psycopg
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import DatabaseError, IntegrityError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg import sql
 
@@ -34,63 +33,115 @@ SAVE_FUNCTION = "save_tenant_events"
 PURGED_SQLSTATE = "TRP01"
 MOVED_ON_SQLSTATE = "TRC01"
 CLAIM_LOST_SQLSTATE = "TRI01"
+UNIQUE_VIOLATION = "23505"
 
-# Events travel as four plain arrays rather than an array of the library's composite type:
-# psycopg dumps those in C, where a composite array costs tens of microseconds of Python per
-# event. A plpgsql function under READ COMMITTED takes a new snapshot per statement, so the
-# checks after the lock see everything committed before it was granted.
+# Several saves (a group commit) travel together: every row of every part carries the index of
+# its save, and each save runs in its own subtransaction (a BEGIN … EXCEPTION block), so one
+# save's conflict, tombstone or lost claim fails that save alone, and reports its SQLSTATE.
+# One lock, one commit (one WAL flush), one NOTIFY for them all. Events travel as plain arrays
+# rather than an array of the library's composite type: psycopg dumps those in C, where a
+# composite array costs tens of microseconds of Python per event. A plpgsql function under
+# READ COMMITTED takes a new snapshot per statement, so the checks after the lock see
+# everything committed before it was granted.
 SAVE_FUNCTION_BODY = """
 CREATE OR REPLACE FUNCTION {function}(
-    ids uuid[], versions bigint[], topics text[], states bytea[],
-    snap_ids uuid[], snap_versions bigint[], snap_topics text[], snap_states bytea[],
-    expect_ids uuid[], expect_versions bigint[],
-    purge_ids uuid[], purged_at timestamptz,
-    answer_api_key text, answer_key text, answer_lease timestamptz,
-    answer_status int, answer_body bytea, answer_tenant uuid
+    n int,
+    ev_items int[], ids uuid[], versions bigint[], topics text[], states bytea[],
+    sn_items int[], snap_ids uuid[], snap_versions bigint[], snap_topics text[],
+    snap_states bytea[],
+    ex_items int[], expect_ids uuid[], expect_versions bigint[],
+    pu_items int[], purge_tenants uuid[], purge_slugs uuid[], purged_ats timestamptz[],
+    an_items int[], an_api_keys text[], an_keys text[], an_leases timestamptz[],
+    an_statuses int[], an_bodies bytea[], an_tenants uuid[]
 )
-RETURNS SETOF bigint LANGUAGE plpgsql AS $body$
+RETURNS TABLE (item int, pos bigint, failure text) LANGUAGE plpgsql AS $body$
+DECLARE
+    i int;
+    written bigint[];
+    answered int;
 BEGIN
     PERFORM set_config('lock_timeout', {lock_timeout}, true);
     LOCK TABLE {events} IN EXCLUSIVE MODE;
-    IF EXISTS (
-        SELECT 1 FROM {tombstones} AS p
-        WHERE p.tenant_id = ANY(ids || expect_ids || answer_tenant)
-    ) THEN
-        RAISE EXCEPTION 'originator was purged' USING ERRCODE = {purged};
-    END IF;
-    IF EXISTS (
-        SELECT 1 FROM unnest(expect_ids, expect_versions) AS x (id, version)
-        WHERE x.version <> coalesce(
-            (SELECT max(e.originator_version) FROM {events} AS e WHERE e.originator_id = x.id),
-            0)
-    ) THEN
-        RAISE EXCEPTION 'aggregate moved on' USING ERRCODE = {moved_on};
-    END IF;
-    IF cardinality(purge_ids) > 0 THEN
-        DELETE FROM {events} WHERE originator_id = ANY(purge_ids);
-        DELETE FROM {snapshots} WHERE originator_id = ANY(purge_ids);
-        DELETE FROM {idempotency} WHERE tenant_id = ANY(purge_ids);
-        INSERT INTO {tombstones} (tenant_id, purged_at) VALUES (purge_ids[1], purged_at)
-            ON CONFLICT DO NOTHING;
-    END IF;
-    RETURN QUERY
-        INSERT INTO {events} (originator_id, originator_version, topic, state)
-        SELECT * FROM unnest(ids, versions, topics, states)
-        RETURNING notification_id;
-    IF cardinality(snap_ids) > 0 THEN
-        INSERT INTO {snapshots} (originator_id, originator_version, topic, state)
-            SELECT * FROM unnest(snap_ids, snap_versions, snap_topics, snap_states)
-            ON CONFLICT DO NOTHING;
-    END IF;
-    IF answer_key IS NOT NULL THEN
-        UPDATE {idempotency} SET state = 'done', status_code = answer_status,
-            response = answer_body, tenant_id = answer_tenant
-        WHERE api_key = answer_api_key AND key = answer_key AND state = 'running'
-            AND lease_until = answer_lease;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'idempotency claim lost' USING ERRCODE = {claim_lost};
+    FOR i IN 1..n LOOP
+        BEGIN
+            IF EXISTS (
+                SELECT 1 FROM {tombstones} AS p WHERE p.tenant_id IN (
+                    SELECT x.id FROM unnest(ev_items, ids) AS x (it, id) WHERE x.it = i
+                    UNION ALL
+                    SELECT x.id FROM unnest(ex_items, expect_ids) AS x (it, id) WHERE x.it = i
+                    UNION ALL
+                    SELECT x.id FROM unnest(an_items, an_tenants) AS x (it, id) WHERE x.it = i)
+            ) THEN
+                RAISE EXCEPTION 'originator was purged' USING ERRCODE = {purged};
+            END IF;
+            IF EXISTS (
+                SELECT 1 FROM unnest(ex_items, expect_ids, expect_versions) AS x (it, id, version)
+                WHERE x.it = i AND x.version <> coalesce(
+                    (SELECT max(e.originator_version) FROM {events} AS e
+                     WHERE e.originator_id = x.id), 0)
+            ) THEN
+                RAISE EXCEPTION 'aggregate moved on' USING ERRCODE = {moved_on};
+            END IF;
+            IF i = ANY(pu_items) THEN
+                DELETE FROM {events} WHERE originator_id IN (
+                    SELECT unnest(ARRAY[x.t, x.s])
+                    FROM unnest(pu_items, purge_tenants, purge_slugs) AS x (it, t, s)
+                    WHERE x.it = i);
+                DELETE FROM {snapshots} WHERE originator_id IN (
+                    SELECT unnest(ARRAY[x.t, x.s])
+                    FROM unnest(pu_items, purge_tenants, purge_slugs) AS x (it, t, s)
+                    WHERE x.it = i);
+                DELETE FROM {idempotency} WHERE tenant_id IN (
+                    SELECT x.t FROM unnest(pu_items, purge_tenants) AS x (it, t) WHERE x.it = i);
+                INSERT INTO {tombstones} (tenant_id, purged_at)
+                    SELECT x.t, x.at FROM unnest(pu_items, purge_tenants, purged_ats)
+                    AS x (it, t, at) WHERE x.it = i
+                    ON CONFLICT DO NOTHING;
+            END IF;
+            WITH inserted AS (
+                INSERT INTO {events} (originator_id, originator_version, topic, state)
+                SELECT x.id, x.version, x.topic, x.state
+                FROM unnest(ev_items, ids, versions, topics, states)
+                    AS x (it, id, version, topic, state)
+                WHERE x.it = i
+                RETURNING notification_id
+            )
+            SELECT array_agg(notification_id ORDER BY notification_id) INTO written
+            FROM inserted;
+            INSERT INTO {snapshots} (originator_id, originator_version, topic, state)
+                SELECT x.id, x.version, x.topic, x.state
+                FROM unnest(sn_items, snap_ids, snap_versions, snap_topics, snap_states)
+                    AS x (it, id, version, topic, state)
+                WHERE x.it = i
+                ON CONFLICT DO NOTHING;
+            IF i = ANY(an_items) THEN
+                UPDATE {idempotency} AS r SET state = 'done', status_code = x.status,
+                    response = x.body, tenant_id = x.tenant
+                FROM unnest(an_items, an_api_keys, an_keys, an_leases, an_statuses, an_bodies,
+                            an_tenants) AS x (it, api_key, key, lease, status, body, tenant)
+                WHERE x.it = i AND r.api_key = x.api_key AND r.key = x.key
+                    AND r.state = 'running' AND r.lease_until = x.lease;
+                GET DIAGNOSTICS answered = ROW_COUNT;
+                IF answered = 0 THEN
+                    RAISE EXCEPTION 'idempotency claim lost' USING ERRCODE = {claim_lost};
+                END IF;
+            END IF;
+        EXCEPTION WHEN OTHERS THEN
+            item := i;
+            pos := NULL;
+            failure := SQLSTATE;
+            RETURN NEXT;
+            CONTINUE;
+        END;
+        IF written IS NULL THEN
+            item := i;
+            pos := NULL;
+            failure := NULL;
+            RETURN NEXT;
+        ELSE
+            RETURN QUERY SELECT i, w, NULL::text FROM unnest(written) AS w;
         END IF;
-    END IF;
+    END LOOP;
     IF cardinality(ids) > 0 THEN
         PERFORM pg_notify({channel}, '');
     END IF;
@@ -151,11 +202,21 @@ class TenantRecorder(PostgresApplicationRecorder):
             " ORDER BY e.originator_id, e.originator_version"
         ).format(events)
         self._sql_save = sql.SQL(
-            "SELECT id FROM {}(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[],"
-            " %s::uuid[], %s::bigint[], %s::text[], %s::bytea[], %s::uuid[], %s::bigint[],"
-            " %s::uuid[], %s::timestamptz, %s::text, %s::text, %s::timestamptz, %s::int,"
-            " %s::bytea, %s::uuid) AS id"
+            "SELECT item, pos, failure FROM {}(%s::int,"
+            " %s::int[], %s::uuid[], %s::bigint[], %s::text[], %s::bytea[],"
+            " %s::int[], %s::uuid[], %s::bigint[], %s::text[], %s::bytea[],"
+            " %s::int[], %s::uuid[], %s::bigint[],"
+            " %s::int[], %s::uuid[], %s::uuid[], %s::timestamptz[],"
+            " %s::int[], %s::text[], %s::text[], %s::timestamptz[], %s::int[], %s::bytea[],"
+            " %s::uuid[])"
         ).format(sql.Identifier(schema, SAVE_FUNCTION))
+        #: Save functions of earlier releases (other signatures), dropped by ``migrate``.
+        self.sql_drop_old_save_functions = [
+            sql.SQL("DROP FUNCTION IF EXISTS {}({})").format(
+                sql.Identifier(schema, name), sql.SQL(signature)
+            )
+            for name, signature in _OLD_SAVE_FUNCTIONS
+        ]
         self.sql_create_save_function = sql.SQL(SAVE_FUNCTION_BODY).format(
             function=sql.Identifier(schema, SAVE_FUNCTION),
             events=events,
@@ -181,36 +242,28 @@ class TenantRecorder(PostgresApplicationRecorder):
         Not retried on connection errors: after a lost connection the commit may or may not
         have happened, and only the caller can decide whether repeating is safe.
         """
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            try:
-                curs.execute(self._sql_save, self._params(save), prepare=True)
-            except psycopg.DatabaseError as exc:
-                raise _named(exc, save) from None
-            return [row["id"] for row in curs.fetchall()]
+        (outcome,) = self.save_many([save])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
 
-    def _params(self, save: Save) -> tuple[Any, ...]:
-        purge, answer = save.purge, save.answer
-        purge_ids = [] if purge is None else [purge.tenant_id, purge.slug_index_id]
-        answer_fields: tuple[Any, ...] = (None,) * 6
-        if answer is not None:
-            claim = answer.claim
-            answer_fields = (
-                claim.api_key,
-                claim.key,
-                claim.lease_until,
-                answer.status_code,
-                answer.body,
-                answer.tenant_id,
-            )
-        return (
-            *self._columns(save.events),
-            *self._columns(save.snapshots),
-            [i for i, _ in save.expected],
-            [v for _, v in save.expected],
-            purge_ids,
-            None if purge is None else purge.purged_at,
-            *answer_fields,
-        )
+    def save_many(self, saves: Sequence[Save]) -> list[list[int] | Exception]:
+        """Write several saves in one transaction (one flush); each succeeds or fails alone.
+
+        Returns, per save, its positions or the named error that refused it. An error of the
+        whole statement (the database is gone, the lock timed out) is raised for all.
+        """
+        outcomes: list[list[int] | Exception] = [[] for _ in saves]
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._sql_save, _params(saves), prepare=True)
+            for row in curs.fetchall():
+                index = row["item"] - 1
+                outcome = outcomes[index]
+                if row["failure"] is not None:
+                    outcomes[index] = _named(row["failure"], saves[index])
+                elif row["pos"] is not None and isinstance(outcome, list):
+                    outcome.append(row["pos"])
+        return outcomes
 
     def select_current(self, originator_ids: Sequence[UUID]) -> dict[UUID, list[StoredEvent]]:
         """For many aggregates at once: the latest snapshot (if any) and the events after it.
@@ -238,16 +291,6 @@ class TenantRecorder(PostgresApplicationRecorder):
             row = curs.fetchone()
             return None if row is None else cast(datetime, row["purged_at"])
 
-    @staticmethod
-    def _columns(stored_events: Sequence[StoredEvent]) -> tuple[list[Any], ...]:
-        """Ids, versions, topics and states as four lists (the save's array parameters)."""
-        return (
-            [e.originator_id for e in stored_events],
-            [e.originator_version for e in stored_events],
-            [e.topic for e in stored_events],
-            [e.state for e in stored_events],
-        )
-
 
 def _stored(row: dict[str, Any]) -> StoredEvent:
     return StoredEvent(
@@ -258,14 +301,64 @@ def _stored(row: dict[str, Any]) -> StoredEvent:
     )
 
 
-def _named(exc: psycopg.DatabaseError, save: Save) -> Exception:
-    """The save's failure as one of its three named signals (or the database error as is)."""
-    if exc.sqlstate == PURGED_SQLSTATE:
+#: ``(name, argument types)`` of the save functions earlier releases created.
+_OLD_SAVE_FUNCTIONS = (
+    ("save_events", "uuid[], bigint[], text[], bytea[], uuid[], bigint[], text[], bytea[]"),
+    (
+        SAVE_FUNCTION,
+        "uuid[], bigint[], text[], bytea[], uuid[], bigint[], text[], bytea[], uuid[],"
+        " bigint[], uuid[], timestamptz, text, text, timestamptz, int, bytea, uuid",
+    ),
+)
+
+
+def _params(saves: Sequence[Save]) -> tuple[Any, ...]:
+    """The save function's arrays: every row of every part, tagged with its save's index."""
+    ev: list[tuple[Any, ...]] = []
+    sn: list[tuple[Any, ...]] = []
+    ex: list[tuple[Any, ...]] = []
+    pu: list[tuple[Any, ...]] = []
+    an: list[tuple[Any, ...]] = []
+    for item, save in enumerate(saves, start=1):
+        ev.extend((item, *_row(e)) for e in save.events)
+        sn.extend((item, *_row(e)) for e in save.snapshots)
+        ex.extend((item, i, v) for i, v in save.expected)
+        if save.purge is not None:
+            p = save.purge
+            pu.append((item, p.tenant_id, p.slug_index_id, p.purged_at))
+        if save.answer is not None:
+            a, c = save.answer, save.answer.claim
+            an.append((item, c.api_key, c.key, c.lease_until, a.status_code, a.body, a.tenant_id))
+    return (
+        len(saves),
+        *_columns(ev, 5),
+        *_columns(sn, 5),
+        *_columns(ex, 3),
+        *_columns(pu, 4),
+        *_columns(an, 7),
+    )
+
+
+def _row(event: StoredEvent) -> tuple[Any, ...]:
+    return (event.originator_id, event.originator_version, event.topic, event.state)
+
+
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows as ``width`` column lists (empty lists when there are no rows)."""
+    if not rows:
+        return [[] for _ in range(width)]
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+def _named(sqlstate: str, save: Save) -> Exception:
+    """A refused save as one of the three named signals (or a database error naming its
+    SQLSTATE)."""
+    if sqlstate == PURGED_SQLSTATE:
         ids: set[UUID | str] = {e.originator_id for e in save.events}
         ids.update(i for i, _ in save.expected)
         return OriginatorPurged(ids)
-    if exc.sqlstate == MOVED_ON_SQLSTATE:
-        return IntegrityError(str(exc))
-    if exc.sqlstate == CLAIM_LOST_SQLSTATE:
+    if sqlstate in (MOVED_ON_SQLSTATE, UNIQUE_VIOLATION):
+        return IntegrityError(f"conflict ({sqlstate})")
+    if sqlstate == CLAIM_LOST_SQLSTATE:
         return ClaimLost()
-    return exc
+    return DatabaseError(f"save refused by the database (SQLSTATE {sqlstate})")

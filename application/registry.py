@@ -23,6 +23,7 @@ from eventsourcing.utils import get_topic
 from application.cause import Cause
 from application.documents import tenant_json
 from application.events import EventReader, RecordedEvent
+from application.group_commit import GroupCommitter
 from application.idempotency import Answer, Claim
 from application.recorder import OriginatorPurged, Purge, Save, TenantRecorder
 from common.clock import Clock, SystemClock
@@ -104,6 +105,8 @@ class TenantRegistry(Application[UUID]):
             msg = "the event store must use TenantRecorder"
             raise TypeError(msg)
         self.tenant_recorder: TenantRecorder = self.recorder
+        #: Every save of this application goes through it (concurrent saves share a commit).
+        self.committer = GroupCommitter(self.tenant_recorder)
         self.reader = EventReader(self.tenant_recorder, self.mapper)
         size = settings.aggregate_cache_size
         self._cache: LRUCache[UUID, Tenant] | None = LRUCache(size) if size > 0 else None
@@ -206,7 +209,7 @@ class TenantRegistry(Application[UUID]):
         """Store the answer to a claimed request that the command refused; False if it may not
         be stored (its tenant was purged meanwhile, or the claim was taken over)."""
         try:
-            self.tenant_recorder.save(Save(answer=answer))
+            self.committer.save(Save(answer=answer))
         except OriginatorPurged:
             return False
         return True
@@ -327,7 +330,7 @@ class TenantRegistry(Application[UUID]):
                 snapshots.append(self.mapper.to_stored_event(Tenant.Snapshot.take(aggregate)))
         if not stored:
             return []
-        return self.tenant_recorder.save(Save(events=stored, snapshots=snapshots))
+        return self.committer.save(Save(events=stored, snapshots=snapshots))
 
     # ---- queries ----------------------------------------------------------------------------
 
@@ -469,7 +472,7 @@ class TenantRegistry(Application[UUID]):
         if purge is None and self._snapshot_due(own):
             snapshots.append(self.mapper.to_stored_event(Tenant.Snapshot.take(tenant)))
         expected = [] if decided_on is None else [(tenant.id, decided_on)]
-        ids = self.tenant_recorder.save(
+        ids = self.committer.save(
             Save(stored, snapshots, expected=expected, purge=purge, answer=answer)
         )
         if self._cache is not None and purge is None and own:

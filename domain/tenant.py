@@ -8,7 +8,9 @@ that are allowed from here; a command whose result is the current state records 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any, cast
 from uuid import UUID, uuid4
 
@@ -24,27 +26,55 @@ from domain.lifecycle import COMMANDS, TRANSITIONS, Command, Stage, Status, is_n
 __all__ = ["COMMANDS", "Command", "Status", "Tenant"]
 
 
-#: The fields of a tenant as the outside world sees it (SPEC §2), in a stable order.
-TENANT_FIELDS: tuple[str, ...] = (
-    "id",
-    "slug",
-    "name",
-    "timezone",
-    "plan",
-    "contact_email",
-    "metadata",
-    "status",
-    "created_at",
-    "updated_at",
-    "trial_ends_at",
-    "grace_ends_at",
-    "activated_at",
-    "paused_at",
-    "cancelled_at",
-    "deleted_at",
-    "purge_after",
-    "version",
+class Kind(StrEnum):
+    """What a field of a tenant holds, whatever layer stores or shows it."""
+
+    ID = "id"
+    TEXT = "text"
+    JSON = "json"
+    INSTANT = "instant"
+    COUNT = "count"
+
+
+@dataclass(frozen=True)
+class FieldShape:
+    """One field of a tenant: its name, what it holds, and whether it can be null."""
+
+    name: str
+    kind: Kind
+    nullable: bool = False
+
+
+def _fields(kind: Kind, *names: str, nullable: bool = False) -> tuple[FieldShape, ...]:
+    return tuple(FieldShape(n, kind, nullable) for n in names)
+
+
+#: A tenant as the outside world sees it (SPEC §2), in a stable order: the one declaration
+#: the read row, the read table's columns and DDL, and the API's response model follow
+#: (``tests/projections/test_tenant_shape.py`` proves they agree).
+TENANT_SHAPE: tuple[FieldShape, ...] = (
+    FieldShape("id", Kind.ID),
+    *_fields(Kind.TEXT, "slug", "name", "timezone", "plan"),
+    FieldShape("contact_email", Kind.TEXT, nullable=True),
+    FieldShape("metadata", Kind.JSON),
+    FieldShape("status", Kind.TEXT),
+    *_fields(Kind.INSTANT, "created_at", "updated_at"),
+    *_fields(
+        Kind.INSTANT,
+        "trial_ends_at",
+        "grace_ends_at",
+        "activated_at",
+        "paused_at",
+        "cancelled_at",
+        "deleted_at",
+        "purge_after",
+        nullable=True,
+    ),
+    FieldShape("version", Kind.COUNT),
 )
+
+#: The names of :data:`TENANT_SHAPE`, in order.
+TENANT_FIELDS: tuple[str, ...] = tuple(f.name for f in TENANT_SHAPE)
 
 PROFILE_FIELDS: tuple[str, ...] = ("name", "timezone", "plan", "contact_email", "metadata")
 
