@@ -23,6 +23,8 @@ import orjson
 import psycopg
 import redis
 import structlog
+from eventsourcing.persistence import InterfaceError as StoreInterfaceError
+from eventsourcing.persistence import OperationalError as StoreOperationalError
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from common.request_context import current
@@ -33,7 +35,9 @@ REDACTED = "[redacted]"
 OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
-    psycopg.OperationalError,
+    psycopg.OperationalError,  # PoolTimeout too
+    StoreOperationalError,  # the event store's wrapping of psycopg's
+    StoreInterfaceError,
 )
 _EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 
