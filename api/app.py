@@ -20,7 +20,7 @@ from api.docs import install_docs
 from api.guard import RequestGuard
 from api.metrics import MetricsMiddleware
 from api.problems import PROBLEM_JSON, install_handlers
-from api.routers import events, health, stats, tenants
+from api.routers import api_keys, console, events, health, stats, tenants
 from api.routers.common import camel_case_id
 from application.registry import TenantRegistry
 from common.clock import Clock
@@ -48,6 +48,7 @@ TAGS = [
     {"name": "events", "description": "The global event feed."},
     {"name": "stats", "description": "Counts and read-side health."},
     {"name": "health", "description": "Liveness, readiness, metrics (no API key)."},
+    {"name": "api-keys", "description": "API keys (scope `admin`; the caller's own: any key)."},
 ]
 
 
@@ -119,9 +120,10 @@ def create_app(
     app.state.ctx = ctx
     install_handlers(app, ctx.gate.trip)
     install_docs(app)
-    routers = [module.router for module in (tenants, events, stats, health)]
+    routers = [module.router for module in (tenants, events, stats, health, api_keys)]
     for router in routers:
         app.include_router(router)
+    console.mount(app)
     # The guard matches against the routers' own routes (the app's router nests them).
     routes = [route for router in routers for route in router.routes]
     # Added last = runs first: metrics time everything the guard answers too.

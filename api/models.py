@@ -29,6 +29,7 @@ EventType = Literal[
     "TenantTrialExpired",
     "TenantGraceExpired",
     "TenantPurged",
+    "TenantImported",
 ]
 
 _REASON = Field(

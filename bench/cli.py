@@ -20,6 +20,7 @@ from bench import (
     coldstart,
     commands,
     http,
+    importing,
     loading,
     projecting,
     report,
@@ -59,6 +60,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("sweep", sweeping.run, "sweep of 100,000 due trials"),
     Scenario("rebuild", projecting.run_rebuild, "blue/green rebuild of the read table", True),
     Scenario("up", coldstart.run, "tenant-registry up, cold start to ready"),
+    Scenario("import", importing.run, "import 1,000,000 rows from a tenants table"),
 )
 NAMES = [s.name for s in SCENARIOS]
 

@@ -35,6 +35,7 @@ COMMAND_MODULE = {
     "scheduler": "cmd_workers",
     "sweep": "cmd_workers",
     "up": "cmd_up",
+    "import": "cmd_import",
 }
 
 

@@ -8,6 +8,7 @@ that are allowed from here; a command whose result is the current state records 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -21,6 +22,7 @@ from eventsourcing.utils import register_topic
 from domain import validation as v
 from domain.calendar import local_midnight_after
 from domain.errors import InvalidTransition, NotDue
+from domain.import_rules import imported_state
 from domain.lifecycle import COMMANDS, TRANSITIONS, Command, Stage, Status, is_no_op
 
 __all__ = ["COMMANDS", "Command", "Status", "Tenant"]
@@ -159,6 +161,62 @@ class Tenant(Aggregate):
             tenant.cancelled_at = None
             tenant.deleted_at = None
             tenant.purge_after = None
+
+    class Imported(Event, Aggregate.Created):
+        """A tenant brought in whole from another system's table (SPEC §13).
+
+        A creation event like :class:`Registered`, carrying the complete state. Its
+        ``timestamp`` is the import time; ``created_at`` and ``updated_at`` are the source
+        row's and become the tenant's own. New with the events' ``class_version`` 2 (it has
+        ``correlation_id`` from the start: no stored version 1 to upcast).
+        """
+
+        TOPIC = _topic("TenantImported")
+        slug: str
+        name: str
+        timezone: str
+        plan: str
+        contact_email: str | None
+        metadata: dict[str, Any]
+        status: str
+        created_at: datetime
+        updated_at: datetime
+        trial_ends_at: datetime
+        grace_ends_at: datetime | None
+        activated_at: datetime | None
+        paused_at: datetime | None
+        cancelled_at: datetime | None
+        deleted_at: datetime | None
+        purge_after: datetime | None
+
+        def apply(self, tenant: Tenant) -> None:
+            tenant.slug = self.slug
+            tenant.name = self.name
+            tenant.timezone = self.timezone
+            tenant.plan = self.plan
+            tenant.contact_email = self.contact_email
+            tenant.metadata = dict(self.metadata)
+            tenant.status = Status(self.status)
+            tenant.trial_ends_at = self.trial_ends_at
+            tenant.grace_ends_at = self.grace_ends_at
+            tenant.activated_at = self.activated_at
+            tenant.paused_at = self.paused_at
+            tenant.cancelled_at = self.cancelled_at
+            tenant.deleted_at = self.deleted_at
+            tenant.purge_after = self.purge_after
+
+        def mutate(self, aggregate: Any) -> Any:
+            """The tenant, created with the source's creation and modification times.
+
+            What ``Aggregate.Created.mutate`` does, without matching this event's fields to
+            the parameters of ``__init__`` by signature on every call (``Tenant.__init__``
+            takes none): an import creates a million of these.
+            """
+            tenant = Tenant.__new__(Tenant)
+            tenant.__base_init__(self.originator_id, self.originator_version, self.created_at)
+            tenant.modified_on = self.updated_at
+            self.apply(tenant)
+            return tenant
 
     class Activated(Event):
         TOPIC = _topic("TenantActivated")
@@ -318,6 +376,42 @@ class Tenant(Aggregate):
             contact_email=email,
             metadata=dict(metadata),
             trial_ends_at=local_midnight_after(now, timezone, trial_days),
+        )
+
+    @classmethod
+    def import_state(
+        cls,
+        *,
+        tenant_id: UUID,
+        state: Mapping[str, object],
+        now: datetime,
+        actor: str,
+        trial_days: int,
+        grace_days: int,
+        retention_days: int,
+        correlation_id: str | None = None,
+    ) -> Tenant:
+        """A tenant from another system's row, checked by the rules of :meth:`register`.
+
+        ``state`` holds the fields of :data:`TENANT_FIELDS` (``id`` and ``version`` aside);
+        missing optional ones take their defaults. Deadlines missing from the row are derived
+        as the lifecycle would have set them (SPEC §2): the trial ends ``trial_days`` local
+        midnights after creation, a ``grace`` tenant's grace ``grace_days`` after its last
+        change, a soft-deleted tenant is purged ``retention_days`` after its deletion.
+        """
+        fields = imported_state(
+            state,
+            now=now,
+            days=(trial_days, grace_days, retention_days),
+        )
+        return cls._create(
+            cls.Imported,
+            id=tenant_id,
+            timestamp=now,
+            actor=actor,
+            reason=None,
+            correlation_id=correlation_id,
+            **fields,
         )
 
     # ---- views --------------------------------------------------------------------------
@@ -593,6 +687,7 @@ TENANT_EVENT_CLASSES: tuple[type[Tenant.Event], ...] = (
     Tenant.TrialExpired,
     Tenant.GraceExpired,
     Tenant.Purged,
+    Tenant.Imported,
 )
 TENANT_TOPICS: dict[str, str] = {event_type(c.TOPIC): c.TOPIC for c in TENANT_EVENT_CLASSES}
 

@@ -28,6 +28,9 @@ _CLASSES: dict[str, type[Tenant.Event]] = {c.TOPIC: c for c in TENANT_EVENT_CLAS
 #: Stored topics of every tenant event (the store also holds slug index events).
 TENANT_TOPICS: tuple[str, ...] = tuple(_CLASSES)
 _REGISTERED = Tenant.Registered.TOPIC
+_IMPORTED = Tenant.Imported.TOPIC
+#: Events that create a tenant (its version 1).
+_CREATIONS = frozenset((_REGISTERED, _IMPORTED))
 _PURGED = Tenant.Purged.TOPIC
 
 
@@ -162,12 +165,13 @@ def _apply(out: Folded, event: StoredTenantEvent) -> None:
     if status is not None:
         row.status = str(status)  # a domain Status (a str enum) or already a str
     row.version = event.version
-    row.updated_at = state["timestamp"]
+    # An import happened now but carries the source row's own modification time.
+    row.updated_at = state["updated_at"] if topic == _IMPORTED else state["timestamp"]
 
 
 def _start(event: StoredTenantEvent) -> Row | Changes:
     """The row a tenant's first event in the batch works on."""
-    if event.topic != _REGISTERED:
+    if event.topic not in _CREATIONS:
         changes = Changes()
         changes.id = event.tenant_id
         changes.base_version = changes.version = event.version - 1
@@ -176,5 +180,6 @@ def _start(event: StoredTenantEvent) -> Row | Changes:
         raise ProjectionError(event.position, event.tenant_id, "registration is not first")
     row = Row()
     row.id = event.tenant_id
-    row.created_at = event.state["timestamp"]
+    state = event.state
+    row.created_at = state["created_at"] if event.topic == _IMPORTED else state["timestamp"]
     return row

@@ -35,11 +35,17 @@ ROUTES: list[Route] = [
     ("GET", "/v1/events", "tenants:read", None),
     ("GET", "/v1/stats", "tenants:read", None),
     ("GET", "/v1/projections", "tenants:read", None),
+    ("GET", "/v1/api-keys", "admin", None),
+    ("POST", "/v1/api-keys", "admin", {"name": "new-key", "scopes": ["tenants:read"]}),
+    ("DELETE", "/v1/api-keys/nobody", "admin", None),
 ]
+#: Routes any valid key may call (it reads itself).
+ANY_KEY_ROUTES = [("GET", "/v1/api-keys/current")]
 OTHER_SCOPE = {
     "tenants:read": "tenants:write",
     "tenants:write": "tenants:delete",
     "tenants:delete": "tenants:write",
+    "admin": "tenants:delete",
 }
 _ids = [f"{method} {path.replace(TENANT, '{id}')}" for method, path, _, _ in ROUTES]
 
@@ -64,7 +70,19 @@ def test_openapi_lists_every_v1_route_here(client: TestClient) -> None:
         for method in operations
     }
     covered = {(method, path.replace(TENANT, "{tenant_id}")) for method, path, _, _ in ROUTES}
+    covered = {(m, p.replace("/nobody", "/{name}")) for m, p in covered} | set(ANY_KEY_ROUTES)
     assert declared == covered
+
+
+@pytest.mark.parametrize("route", ANY_KEY_ROUTES, ids=[" ".join(r) for r in ANY_KEY_ROUTES])
+def test_route_needs_any_valid_key(
+    client: TestClient, route: tuple[str, str], make_key: MakeKey
+) -> None:
+    method, path = route
+    _assert_unauthorized(client.request(method, path))
+    _assert_unauthorized(client.request(method, path, headers=bearer("0123456789abcdef.nope")))
+    response = client.request(method, path, headers=bearer(make_key("tenants:read")))
+    assert response.status_code == 200, response.text
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=_ids)
