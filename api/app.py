@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.responses import RedirectResponse
 
 from api.access import RequestIdMiddleware
 from api.context import ApiContext
@@ -124,6 +125,9 @@ def create_app(
     for router in routers:
         app.include_router(router)
     console.mount(app)
+    # The app makes no slash redirects (they took their host from the request): this one is
+    # explicit, and relative.
+    app.add_api_route("/console", _to_console, methods=["GET"], include_in_schema=False)
     # The guard matches against the routers' own routes (the app's router nests them).
     routes = [route for router in routers for route in router.routes]
     # Added last = runs first: metrics time everything the guard answers too.
@@ -131,6 +135,10 @@ def create_app(
     app.add_middleware(MetricsMiddleware, metrics=ctx.metrics)
     app.add_middleware(RequestIdMiddleware)  # outermost: every answer carries the id
     return app
+
+
+async def _to_console() -> RedirectResponse:
+    return RedirectResponse("/console/", status_code=308)
 
 
 def app_factory() -> FastAPI:

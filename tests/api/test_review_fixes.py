@@ -78,6 +78,8 @@ def test_trailing_slash_is_not_redirected_to_the_callers_host(
     assert response.status_code == 404
     assert "location" not in response.headers
     assert response.headers["content-type"] == PROBLEM
+    console = client.get("/console", headers={"Host": "evil.example"}, follow_redirects=False)
+    assert console.headers["location"] == "/console/"  # the one redirect: relative
 
 
 @pytest.mark.parametrize("zone", ["localtime", "posixrules", "right/UTC", "Factory "])
