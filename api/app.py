@@ -21,8 +21,10 @@ from api.docs import install_docs
 from api.guard import RequestGuard
 from api.metrics import MetricsMiddleware
 from api.problems import PROBLEM_JSON, install_handlers
-from api.routers import api_keys, console, events, health, stats, tenants
+from api.routers import api_keys, changes, console, events, health, stats, streams, tenants
 from api.routers.common import camel_case_id
+from api.streams.hub import StreamHub
+from api.streams.items import changes_source, events_source
 from application.registry import TenantRegistry
 from common.clock import Clock
 from common.logs import configure_logging
@@ -47,6 +49,7 @@ lifecycle, read them back, and follow every change as an event.
 TAGS = [
     {"name": "tenants", "description": "Tenants, their lifecycle and history."},
     {"name": "events", "description": "The global event feed."},
+    {"name": "changes", "description": "The changes feed and live streams (SPEC §9)."},
     {"name": "stats", "description": "Counts and read-side health."},
     {"name": "health", "description": "Liveness, readiness, metrics (no API key)."},
     {"name": "api-keys", "description": "API keys (scope `admin`; the caller's own: any key)."},
@@ -99,10 +102,16 @@ def create_app(
 ) -> FastAPI:
     """Build the HTTP API. ``registry`` and ``read_model``, if given, stay the caller's."""
     ctx = ApiContext(settings or get_settings(), clock, registry, read_model)
+    hub = StreamHub(
+        ctx.settings,
+        [changes_source(ctx), events_source(ctx)],
+        on_count=lambda stream, count: ctx.metrics.streams.labels(stream).set(count),
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        await hub.close()
         ctx.close()
         mark_process_dead(os.getpid())  # this worker's live gauges leave the scrape
 
@@ -119,9 +128,13 @@ def create_app(
         generate_unique_id_function=camel_case_id,
     )
     app.state.ctx = ctx
+    app.state.streams = hub
     install_handlers(app, ctx.gate.trip)
     install_docs(app)
-    routers = [module.router for module in (tenants, events, stats, health, api_keys)]
+    # ``changes`` first: its paths would otherwise match ``/v1/tenants/{tenant_id}``.
+    routers = [
+        module.router for module in (changes, streams, tenants, events, stats, health, api_keys)
+    ]
     for router in routers:
         app.include_router(router)
     console.mount(app)

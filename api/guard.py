@@ -38,6 +38,8 @@ MAX_HEADERS = 100
 BODY_SCOPE_KEY = "tenant_registry.body"
 API_KEY_SCOPE_KEY = "tenant_registry.api_key"
 _BODY_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
+#: Event streams never end: a ``HEAD`` answered as their ``GET`` would hold a stream open.
+STREAM_SUFFIX = "/stream"
 
 
 def _too_large() -> ProblemError:
@@ -103,7 +105,7 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         started = False
-        if scope["method"] == "HEAD":
+        if scope["method"] == "HEAD" and not scope["path"].endswith(STREAM_SUFFIX):
             scope, send = _head_as_get(scope, send)
 
         async def tracking_send(message: Message) -> None:
@@ -156,7 +158,7 @@ class RequestGuard:
             if match is Match.PARTIAL:
                 allowed.update(getattr(route, "methods", None) or ())
         if allowed:
-            if "GET" in allowed:
+            if "GET" in allowed and not scope["path"].endswith(STREAM_SUFFIX):
                 allowed.add("HEAD")
             raise ProblemError(
                 405,

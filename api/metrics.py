@@ -66,6 +66,14 @@ class Metrics:
             multiprocess_mode="mostrecent",
         )
 
+        self.streams = Gauge(
+            "tenant_registry_streams",
+            "Open Server-Sent Event streams, by stream (changes, events).",
+            ("stream",),
+            registry=self.registry,
+            multiprocess_mode="livesum",  # with several workers: the sum of the live ones
+        )
+
     def render(self) -> bytes:
         """The Prometheus text exposition (every worker's, in multiprocess mode)."""
         if self.process is not None:

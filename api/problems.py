@@ -71,6 +71,7 @@ _TITLES = {
     "unsupported-media-type": "The request body must be JSON",
     "projection-lagging": "The read side has not caught up yet",
     "unavailable": "The service cannot reach its database",
+    "too-many-streams": "This process serves as many streams as it may",
     "internal-error": "Internal error",
 }
 

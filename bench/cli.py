@@ -19,6 +19,7 @@ from bench import (
     anchors,
     coldstart,
     commands,
+    following,
     http,
     importing,
     loading,
@@ -60,6 +61,12 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("sweep", sweeping.run, "sweep of 100,000 due trials"),
     Scenario("rebuild", projecting.run_rebuild, "blue/green rebuild of the read table", True),
     Scenario("up", coldstart.run, "tenant-registry up, cold start to ready"),
+    Scenario(
+        "following",
+        following.run,
+        "TenantDirectory bootstrap/get/commit->get, 500 streams, beside feed polling",
+        True,
+    ),
     Scenario("import", importing.run, "import 1,000,000 rows from a tenants table"),
 )
 NAMES = [s.name for s in SCENARIOS]

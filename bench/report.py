@@ -41,7 +41,9 @@ def _cells(row: Row) -> list[str]:
         target = f"{'≥' if row.better == 'higher' else '≤'} {_num(row.target, row.unit)}"
     anchor = ""
     if row.anchor is not None:
-        anchor = f"{ANCHOR_NAMES.get(row.anchor, row.anchor)}: {_num(row.anchor_figure, '/s')}"
+        # The named anchors are rates; an anchor measured beside a row shares the row's unit.
+        unit = "/s" if row.anchor in ANCHOR_NAMES else row.unit
+        anchor = f"{ANCHOR_NAMES.get(row.anchor, row.anchor)}: {_num(row.anchor_figure, unit)}"
     ratio = f"{row.ratio:.2f}" if row.ratio is not None else ""
     met = {True: "met", False: "NOT met", None: ""}[row.met]
     return [row.scenario, _num(row.figure, row.unit), target, met, anchor, ratio, row.note]

@@ -132,6 +132,14 @@ class Settings(BaseSettings):
     api_min_position_wait_seconds: float = Field(
         default=5.0, gt=0, le=60, description="How long a read with min_position waits."
     )
+    # Live streams (SPEC §9): ``TENANT_REGISTRY_MAX_STREAMS`` per API process.
+    max_streams: int = Field(default=1000, ge=1, description="Open streams per API process.")
+    stream_heartbeat_seconds: float = Field(
+        default=15.0, gt=0, le=300, description="A comment line this often on every stream."
+    )
+    stream_buffer_items: int = Field(
+        default=1000, ge=1, description="Items buffered per stream before a stalled one is cut."
+    )
     idempotency_secret: SecretStr | None = Field(
         default=None,
         description="Key of the idempotency fingerprints (HMAC); unset: one generated and "

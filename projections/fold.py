@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 from domain.tenant import TENANT_EVENT_CLASSES, Tenant
-from projections.schema import COLUMNS
+from projections.schema import COLUMNS, ROW_COLUMNS
 
 _CLASSES: dict[str, type[Tenant.Event]] = {c.TOPIC: c for c in TENANT_EVENT_CLASSES}
 #: Stored topics of every tenant event (the store also holds slug index events).
@@ -47,7 +47,7 @@ class ProjectionError(Exception):
 class Row:
     """One tenant's read-table row while a batch is folded (the fields ``apply`` sets)."""
 
-    __slots__ = COLUMNS
+    __slots__ = ROW_COLUMNS
 
     id: UUID
     slug: str
@@ -67,13 +67,14 @@ class Row:
     deleted_at: datetime | None
     purge_after: datetime | None
     version: int
+    position: int
 
     def values(self) -> tuple[Any, ...]:
-        """Column values in :data:`COLUMNS` order."""
+        """Column values in :data:`ROW_COLUMNS` order."""
         return _VALUES(self)
 
 
-_VALUES = attrgetter(*COLUMNS)
+_VALUES = attrgetter(*ROW_COLUMNS)
 
 
 class Changes:
@@ -87,21 +88,24 @@ class Changes:
     id: UUID
     version: int
     base_version: int
+    position: int
     status: str
     updated_at: datetime
 
     def values(self) -> tuple[Any, ...]:
-        """Column values (None where unset), then ``base_version`` and the bitmask of set
-        columns (bit ``i`` for ``COLUMNS[i]``); a field outside the table fails here."""
+        """Column values (None where unset), then ``position``, ``base_version`` and the
+        bitmask of set columns (bit ``i`` for ``COLUMNS[i]``); a field outside the table
+        fails here."""
         fields = self.__dict__
         return (
             *map(fields.get, COLUMNS),
+            self.position,
             self.base_version,
             sum(map(_BITS.__getitem__, fields)),
         )
 
 
-_BITS = {column: 1 << i for i, column in enumerate(COLUMNS)} | {"base_version": 0}
+_BITS = {column: 1 << i for i, column in enumerate(COLUMNS)} | {"base_version": 0, "position": 0}
 
 
 class StoredTenantEvent(NamedTuple):
@@ -120,6 +124,8 @@ class Folded:
 
     rows: dict[UUID, Row | Changes] = field(default_factory=dict)
     purged: dict[UUID, datetime] = field(default_factory=dict)
+    #: The position of each purged tenant's ``TenantPurged`` (its item in the changes feed).
+    purge_positions: dict[UUID, int] = field(default_factory=dict)
 
     def created(self) -> list[Row]:
         """Rows of tenants registered in this batch."""
@@ -150,6 +156,7 @@ def _apply(out: Folded, event: StoredTenantEvent) -> None:
         # The tenant's earlier events are gone from the store; only erasure is left to do.
         out.rows.pop(tenant_id, None)
         out.purged[tenant_id] = state["purged_at"]
+        out.purge_positions[tenant_id] = event.position
         return
     row = out.rows.get(tenant_id)
     cls = _CLASSES.get(topic)
@@ -167,6 +174,7 @@ def _apply(out: Folded, event: StoredTenantEvent) -> None:
     row.version = event.version
     # An import happened now but carries the source row's own modification time.
     row.updated_at = state["updated_at"] if topic == _IMPORTED else state["timestamp"]
+    row.position = event.position
 
 
 def _start(event: StoredTenantEvent) -> Row | Changes:

@@ -55,3 +55,14 @@ class ProjectionStatus:
 
 class InvalidCursor(ValueError):
     """A list cursor that this service did not issue (or that was tampered with)."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One item of the changes feed: a tenant in its current state at ``position`` (the
+    latest event applied to its row), or a purged tenant (``tenant`` None, ``purged_at``)."""
+
+    position: int
+    tenant_id: UUID
+    tenant: TenantRow | None
+    purged_at: datetime | None = None

@@ -25,12 +25,12 @@ from common.db import make_pool
 from common.settings import Settings
 from domain.errors import TenantGone
 from domain.tenant import Status
-from projections.models import InvalidCursor, Page, ProjectionStatus, TenantRow
-from projections.schema import COLUMNS, PURGED, TENANTS, TRACKING
+from projections.models import Change, InvalidCursor, Page, ProjectionStatus, TenantRow
+from projections.schema import COLUMNS, POSITION, PURGED, TENANTS, TRACKING
 from projections.status import StatusReader
 from projections.watch import PositionWatcher
 
-__all__ = ["InvalidCursor", "Page", "ProjectionStatus", "ReadModel", "TenantRow"]
+__all__ = ["Change", "InvalidCursor", "Page", "ProjectionStatus", "ReadModel", "TenantRow"]
 
 _CURSOR_TAG = "c1"
 #: How many tenants a search looks through in list order before it asks the indexes.
@@ -113,6 +113,22 @@ class ReadModel:
             "SELECT status, count(*) FILTER (WHERE deleted_at IS NULL) AS live,"
             " count(*) FILTER (WHERE deleted_at IS NOT NULL) AS deleted FROM {} GROUP BY status"
         ).format(tenants)
+        # Each branch is one range scan of its position index, whatever ``after`` is.
+        # The purge item's branch: ``id`` (the first column), then nulls for the rest.
+        nulls = sql.SQL(", ").join([sql.Identifier("id")] + [sql.SQL("NULL")] * (len(COLUMNS) - 1))
+        self._sql_changes = sql.SQL(
+            "(SELECT {pos}, NULL::timestamptz AS purged_at, {cols} FROM {tenants}"
+            " WHERE {pos} > %(after)s ORDER BY {pos} LIMIT %(limit)s)"
+            " UNION ALL (SELECT {pos}, purged_at, {nulls} FROM {purged}"
+            " WHERE {pos} > %(after)s ORDER BY {pos} LIMIT %(limit)s)"
+            " ORDER BY 1 LIMIT %(limit)s"
+        ).format(
+            pos=sql.Identifier(POSITION),
+            cols=cols,
+            tenants=tenants,
+            nulls=nulls,
+            purged=sql.Identifier(schema, PURGED),
+        )
         self._sql_due = {
             sweep: sql.SQL("SELECT id FROM {} WHERE ").format(tenants)
             + sql.SQL(condition)
@@ -191,6 +207,15 @@ class ReadModel:
             return sql.SQL(""), params
         return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions), params
 
+    def changes(self, after: int, limit: int) -> builtins.list[Change]:
+        """The changes feed (SPEC §9): every tenant whose row changed after ``after``, once,
+        in its current state, and purged tenants as purge items, in position order."""
+        with self._connection() as conn:
+            rows = conn.execute(
+                self._sql_changes, {"after": after, "limit": limit}, prepare=True
+            ).fetchall()
+        return [_change(row) for row in rows]
+
     def stats(self) -> dict[str, Any]:
         """Counts by status (deleted tenants counted apart, not in ``total``/``by_status``)."""
         by_status = {s.value: 0 for s in Status}
@@ -246,3 +271,9 @@ class ReadModel:
                 self._pool.open(wait=False)
             pool = self._pool
         return pool.connection()
+
+
+def _change(row: dict[str, Any]) -> Change:
+    if row["purged_at"] is not None:
+        return Change(row[POSITION], row["id"], None, row["purged_at"])
+    return Change(row[POSITION], row["id"], TenantRow(**{c: row[c] for c in COLUMNS}))

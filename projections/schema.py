@@ -19,6 +19,7 @@ from psycopg import sql
 
 from common.db import connect
 from common.settings import Settings
+from common.tables import EVENTS_TABLE
 from domain.tenant import TENANT_FIELDS
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,10 @@ _GENERATION = re.compile(r"^tenants_g(\d+)$")
 
 #: Columns of the read table, in the order of the view and of ``TenantRow``.
 COLUMNS: tuple[str, ...] = TENANT_FIELDS
+#: The global position of the latest event applied to a row (or of a purged tenant's
+#: ``TenantPurged``): the changes feed (SPEC §9) walks rows by it. Not a tenant field, so it
+#: follows :data:`COLUMNS` in the tables and views rather than joining them.
+POSITION = "position"
 
 #: PostgreSQL types of :data:`COLUMNS` (binary COPY needs them).
 COLUMN_TYPES: tuple[str, ...] = (
@@ -45,10 +50,13 @@ COLUMN_TYPES: tuple[str, ...] = (
     *("timestamptz",) * 9,
     "bigint",
 )
+#: What a new row is written with (and the physical table's column order).
+ROW_COLUMNS: tuple[str, ...] = (*COLUMNS, POSITION)
+ROW_TYPES: tuple[str, ...] = (*COLUMN_TYPES, "bigint")
 #: Session-local staging table for set-based updates of existing rows.
 STAGE = "tenants_changes"
-STAGE_COLUMNS: tuple[str, ...] = (*COLUMNS, "base_version", "assigned")
-STAGE_TYPES: tuple[str, ...] = (*COLUMN_TYPES, "bigint", "int4")
+STAGE_COLUMNS: tuple[str, ...] = (*ROW_COLUMNS, "base_version", "assigned")
+STAGE_TYPES: tuple[str, ...] = (*ROW_TYPES, "bigint", "int4")
 
 _TENANTS_DDL = (
     "CREATE TABLE IF NOT EXISTS {} ("
@@ -69,7 +77,13 @@ _TENANTS_DDL = (
     " cancelled_at timestamptz,"
     " deleted_at timestamptz,"
     " purge_after timestamptz,"
-    " version bigint NOT NULL)"
+    " version bigint NOT NULL,"
+    " position bigint NOT NULL DEFAULT 0)"
+)
+_ADD_POSITION = "ALTER TABLE {} ADD COLUMN IF NOT EXISTS position bigint NOT NULL DEFAULT 0"
+_PURGED_DDL = (
+    "CREATE TABLE IF NOT EXISTS {} ("
+    " id uuid PRIMARY KEY, purged_at timestamptz NOT NULL, position bigint NOT NULL DEFAULT 0)"
 )
 
 # (suffix, definition) of each secondary index; ``{}`` is the table.
@@ -91,6 +105,8 @@ _INDEXES: tuple[tuple[str, str], ...] = (
         "{} (id) INCLUDE (grace_ends_at) WHERE status = 'grace' AND deleted_at IS NULL",
     ),
     ("due_purge", "{} (id) INCLUDE (purge_after) WHERE deleted_at IS NOT NULL"),
+    # The changes feed: a page after any position is one index range scan.
+    ("position", "{} (position)"),
 )
 _TRGM_INDEX = ("name_trgm", "{} USING gin (name {})")
 
@@ -110,9 +126,12 @@ def migrate_read_side(settings: Settings) -> None:
     with connect(settings) as conn:
         _create_support_tables(conn, settings)
         has_trgm = _ensure_trgm(conn)
-        if live_generation(conn, settings) is None:
+        live = live_generation(conn, settings)
+        if live is None:
             create_generation(conn, settings, 1, indexes=True, trgm=has_trgm)
             point_views(conn, settings, 1)
+        else:
+            add_positions(conn, settings, live, trgm=has_trgm)
 
 
 def _create_support_tables(conn: psycopg.Connection[Any], settings: Settings) -> None:
@@ -180,11 +199,7 @@ def create_generation(
     """Create the physical tables of one generation (secondary indexes optionally later)."""
     schema = settings.db_schema
     conn.execute(sql.SQL(_TENANTS_DDL).format(sql.Identifier(schema, tenants_table(generation))))
-    conn.execute(
-        sql.SQL(
-            "CREATE TABLE IF NOT EXISTS {} (id uuid PRIMARY KEY, purged_at timestamptz NOT NULL)"
-        ).format(sql.Identifier(schema, purged_table(generation)))
-    )
+    conn.execute(sql.SQL(_PURGED_DDL).format(sql.Identifier(schema, purged_table(generation))))
     if indexes:
         create_indexes(conn, settings, generation, trgm=trgm)
 
@@ -200,6 +215,12 @@ def create_indexes(
             sql.SQL("CREATE INDEX IF NOT EXISTS {} ON ").format(sql.Identifier(f"{name}_{suffix}"))
             + sql.SQL(definition).format(target)
         )
+    purged = purged_table(generation)
+    conn.execute(
+        sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (position)").format(
+            sql.Identifier(f"{purged}_position"), sql.Identifier(settings.db_schema, purged)
+        )
+    )
     trgm_schema = _trgm_schema(conn) if trgm else None
     if trgm_schema is not None:
         # Qualified: the extension may live in a schema that is not on the search path.
@@ -214,7 +235,7 @@ def create_indexes(
 def point_views(conn: psycopg.Connection[Any], settings: Settings, generation: int) -> None:
     """Make ``tenants`` and ``tenants_purged`` show one generation (atomic within a transaction)."""
     schema = settings.db_schema
-    columns = sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS)
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c in ROW_COLUMNS)
     conn.execute(
         sql.SQL("CREATE OR REPLACE VIEW {} AS SELECT {} FROM {}").format(
             sql.Identifier(schema, TENANTS),
@@ -223,10 +244,53 @@ def point_views(conn: psycopg.Connection[Any], settings: Settings, generation: i
         )
     )
     conn.execute(
-        sql.SQL("CREATE OR REPLACE VIEW {} AS SELECT id, purged_at FROM {}").format(
+        sql.SQL("CREATE OR REPLACE VIEW {} AS SELECT id, purged_at, position FROM {}").format(
             sql.Identifier(schema, PURGED), sql.Identifier(schema, purged_table(generation))
         )
     )
+
+
+def add_positions(
+    conn: psycopg.Connection[Any], settings: Settings, generation: int, *, trgm: bool
+) -> None:
+    """Give a generation made before the changes feed its ``position`` columns (idempotent).
+
+    A row's position is that of the event at its version; a purged tenant's store keeps only
+    its ``TenantPurged``. One transaction: the projector waits on the tables, readers keep
+    the old views until the commit.
+    """
+    schema = settings.db_schema
+    tenants = sql.Identifier(schema, tenants_table(generation))
+    purged = sql.Identifier(schema, purged_table(generation))
+    if _has_column(conn, schema, tenants_table(generation), POSITION):
+        return
+    events = sql.Identifier(schema, EVENTS_TABLE)
+    with conn.transaction():
+        for target in (tenants, purged):
+            conn.execute(sql.SQL(_ADD_POSITION).format(target))
+        conn.execute(
+            sql.SQL(
+                "UPDATE {} t SET position = e.notification_id FROM {} e"
+                " WHERE e.originator_id = t.id AND e.originator_version = t.version"
+            ).format(tenants, events)
+        )
+        conn.execute(
+            sql.SQL(
+                "UPDATE {} p SET position = coalesce("
+                "(SELECT max(notification_id) FROM {} e WHERE e.originator_id = p.id), 0)"
+            ).format(purged, events)
+        )
+        create_indexes(conn, settings, generation, trgm=trgm)
+        point_views(conn, settings, generation)
+
+
+def _has_column(conn: psycopg.Connection[Any], schema: str, table_name: str, column: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM information_schema.columns"
+        " WHERE table_schema = %s AND table_name = %s AND column_name = %s",
+        (schema, table_name, column),
+    ).fetchone()
+    return row is not None
 
 
 def live_generation(conn: psycopg.Connection[Any], settings: Settings) -> int | None:

@@ -20,8 +20,9 @@ from psycopg.types.json import Jsonb
 
 from projections.fold import Folded
 from projections.schema import (
-    COLUMN_TYPES,
     COLUMNS,
+    ROW_COLUMNS,
+    ROW_TYPES,
     STAGE,
     STAGE_COLUMNS,
     STAGE_TYPES,
@@ -31,7 +32,7 @@ from projections.schema import (
 )
 
 _METADATA = COLUMNS.index("metadata")
-_ALWAYS_SET = frozenset(("id", "version", "updated_at"))
+_ALWAYS_SET = frozenset(("id", "version", "updated_at", "position"))
 
 
 def _dumps(value: Any) -> bytes:
@@ -59,7 +60,7 @@ class TableWriter:
             return sql.SQL(", ").join(sql.Identifier(c) for c in names)
 
         self._sql_copy_new = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
-            tenants, columns(COLUMNS)
+            tenants, columns(ROW_COLUMNS)
         )
         self._sql_copy_stage = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
             stage, columns(STAGE_COLUMNS)
@@ -70,7 +71,7 @@ class TableWriter:
             else sql.SQL("{0} = CASE WHEN s.assigned & {1} <> 0 THEN s.{0} ELSE t.{0} END").format(
                 sql.Identifier(c), sql.Literal(1 << i)
             )
-            for i, c in enumerate(COLUMNS)
+            for i, c in enumerate(ROW_COLUMNS)
             if c != "id"
         )
         self._sql_update = sql.SQL(
@@ -82,7 +83,8 @@ class TableWriter:
         ).format(stage, tenants)
         self._sql_delete = sql.SQL("DELETE FROM {} WHERE id = ANY(%s)").format(tenants)
         self._sql_purged = sql.SQL(
-            "INSERT INTO {} (id, purged_at) SELECT * FROM unnest(%s::uuid[], %s::timestamptz[])"
+            "INSERT INTO {} (id, purged_at, position)"
+            " SELECT * FROM unnest(%s::uuid[], %s::timestamptz[], %s::bigint[])"
             " ON CONFLICT (id) DO NOTHING"
         ).format(purged)
 
@@ -90,7 +92,7 @@ class TableWriter:
         """Write the batch's outcome (inside the batch's transaction)."""
         created = folded.created()
         if created:
-            self._copy(conn, self._sql_copy_new, COLUMN_TYPES, created)
+            self._copy(conn, self._sql_copy_new, ROW_TYPES, created)
         changed = folded.changed()
         if changed:
             # Cheap when it exists; a temp table created in a rolled-back batch is gone again.
@@ -105,7 +107,9 @@ class TableWriter:
         if folded.purged:
             ids = list(folded.purged)
             conn.execute(self._sql_delete, (ids,), prepare=True)
-            conn.execute(self._sql_purged, (ids, [folded.purged[i] for i in ids]), prepare=True)
+            at = [folded.purged[i] for i in ids]
+            positions = [folded.purge_positions[i] for i in ids]
+            conn.execute(self._sql_purged, (ids, at, positions), prepare=True)
 
     def _mismatched(self, conn: psycopg.Connection[Any]) -> list[UUID]:
         """Tenants whose changes found no row at the version they follow (still staged)."""
