@@ -12,7 +12,8 @@ from eventsourcing.persistence import Mapper
 from psycopg import sql
 
 from application.recorder import TenantRecorder
-from domain.tenant import TENANT_TOPICS, event_type
+from domain.evolution import upcast
+from domain.tenant import TENANT_EVENT_CLASSES, TENANT_TOPICS, event_type
 
 _HIDDEN = frozenset(
     (
@@ -26,6 +27,8 @@ _HIDDEN = frozenset(
         "class_version",
     )
 )
+
+_CLASSES = {c.TOPIC: c for c in TENANT_EVENT_CLASSES}
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,7 @@ class EventReader:
         return [self._to_recorded(row) for row in rows]
 
     def _to_recorded(self, row: dict[str, Any]) -> RecordedEvent:
-        state = self._mapper.transcoder.decode(bytes(row["state"]))
+        state = upcast(_CLASSES[row["topic"]], self._mapper.transcoder.decode(bytes(row["state"])))
         return RecordedEvent(
             position=row["notification_id"],
             tenant_id=row["originator_id"],

@@ -17,6 +17,7 @@ def migrate_write_side(settings: Settings) -> None:
         with connect(settings) as conn:
             for statement in app.tenant_recorder.sql_drop_old_save_functions:
                 conn.execute(statement)
-            conn.execute(app.tenant_recorder.sql_create_save_function)
+            for statement in app.tenant_recorder.sql_create_save_functions:
+                conn.execute(statement)
     finally:
         app.close()

@@ -25,6 +25,7 @@ from application.documents import tenant_json
 from application.events import EventReader, RecordedEvent
 from application.group_commit import GroupCommitter
 from application.idempotency import Answer, Claim
+from application.mapper import UpcastingMapper
 from application.recorder import OriginatorPurged, Purge, Save, TenantRecorder
 from common.clock import Clock, SystemClock
 from common.settings import Settings
@@ -100,6 +101,7 @@ class TenantRegistry(Application[UUID]):
         self.clock: Clock = clock or SystemClock()
         env = settings.eventsourcing_env(create_table=create_table)
         env["APPLICATION_RECORDER_TOPIC"] = get_topic(TenantRecorder)
+        env["MAPPER_TOPIC"] = get_topic(UpcastingMapper)  # the one upcasting path
         super().__init__(env)
         if not isinstance(self.recorder, TenantRecorder):
             msg = "the event store must use TenantRecorder"

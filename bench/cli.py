@@ -29,6 +29,7 @@ from bench import (
     sweeping,
 )
 from bench.context import Context, Row
+from bench.peer import compare as peer_compare
 from bench.scratch import create_scratch, drop_scratch
 from bench.services import Services
 from common.settings import DEFAULT_DATABASE_URL
@@ -58,6 +59,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("http-get", http.run_get, "GET /v1/tenants/{id} with wrk", True),
     Scenario("http-list", http.run_list, "GET /v1/tenants?status= with cursors, wrk", True),
     Scenario("http-commands", http.run_commands, "commands over HTTP, 16 clients, wrk"),
+    Scenario("http-peer", peer_compare.run, "registry vs plain-CRUD peer, same wrk scripts", True),
     Scenario("sweep", sweeping.run, "sweep of 100,000 due trials"),
     Scenario("rebuild", projecting.run_rebuild, "blue/green rebuild of the read table", True),
     Scenario("up", coldstart.run, "tenant-registry up, cold start to ready"),
@@ -80,6 +82,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument("--only", default="", help="comma-separated scenario names")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    parser.add_argument(
+        "--tenants", type=int, default=None, help="seed this many tenants (default 1,000,000)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     parser.add_argument("--no-anchors", action="store_true", help="skip the anchors")
     args = parser.parse_args(argv)
@@ -135,6 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings=settings,
         admin_url=admin_url,
         quick=args.quick,
+        tenants=args.tenants,
         workdir=workdir,
         services=Services(settings, workdir),
     )

@@ -77,6 +77,8 @@ class Context:
     seeded_ids_file: Path | None = None
     seeded_tenants: int = 0
     api_peak_rss_mib: float = 0.0
+    #: ``--tenants N``: seed this many instead of the default (a smaller store, full timings).
+    tenants: int | None = None
     started: float = field(default_factory=time.monotonic)
 
     def size(self, full: int, quick: int) -> int:

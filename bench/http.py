@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bench.context import Context, Row
-from bench.procs import RssSampler
+from bench.procs import Child, RssSampler
 from bench.projecting import LandingLog
 from bench.stats import percentile
 
@@ -34,10 +34,21 @@ def ensure_wrk(ctx: Context) -> str:
 
 
 def run_wrk(
-    ctx: Context, script: str, *, threads: int, connections: int, seconds: int
+    ctx: Context,
+    script: str,
+    *,
+    threads: int,
+    connections: int,
+    seconds: int,
+    server: tuple[str, Child] | None = None,
 ) -> dict[str, Any]:
-    """Run one wrk script against the API; return the summary its ``done()`` printed."""
-    base_url = ctx.services.start_api(API_WORKERS)
+    """Run one wrk script against the API (or ``server``: base URL and process, e.g. the
+    plain-CRUD peer); return the summary its ``done()`` printed."""
+    if server is None:
+        base_url = ctx.services.start_api(API_WORKERS)
+        api = ctx.services.api
+    else:
+        base_url, api = server
     env = dict(os.environ)
     env.update(
         {
@@ -58,13 +69,13 @@ def run_wrk(
         str(LUA_DIR / script),
         base_url,
     ]
-    api = ctx.services.api
     assert api is not None
     cpu_before = api.cpu_seconds()
     with RssSampler(api) as sampler:
         out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
     api_cpu = api.cpu_seconds() - cpu_before
-    ctx.api_peak_rss_mib = max(ctx.api_peak_rss_mib, sampler.peak_mib)
+    if server is None:
+        ctx.api_peak_rss_mib = max(ctx.api_peak_rss_mib, sampler.peak_mib)
     line = next((x for x in out.splitlines() if x.startswith("BENCH_JSON ")), None)
     if line is None:
         msg = f"wrk printed no summary:\n{out[-2000:]}"

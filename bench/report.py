@@ -24,6 +24,10 @@ ANCHOR_NAMES = {
     "pgbench-8": "pgbench 8 clients",
     "eventsourcing-save": "eventsourcing save",
     "projection-runner": "eventsourcing ProjectionRunner",
+    "peer-get": "plain-CRUD peer",
+    "peer-get-p99": "plain-CRUD peer",
+    "peer-commands": "plain-CRUD peer",
+    "peer-commands-p99": "plain-CRUD peer",
 }
 
 
@@ -41,8 +45,9 @@ def _cells(row: Row) -> list[str]:
         target = f"{'≥' if row.better == 'higher' else '≤'} {_num(row.target, row.unit)}"
     anchor = ""
     if row.anchor is not None:
-        # The named anchors are rates; an anchor measured beside a row shares the row's unit.
-        unit = "/s" if row.anchor in ANCHOR_NAMES else row.unit
+        # The named anchors are rates (p99 rows show theirs in ms); an anchor measured beside a
+        # row shares the row's unit.
+        unit = "/s" if row.anchor in ANCHOR_NAMES and row.better == "higher" else row.unit
         anchor = f"{ANCHOR_NAMES.get(row.anchor, row.anchor)}: {_num(row.anchor_figure, unit)}"
     ratio = f"{row.ratio:.2f}" if row.ratio is not None else ""
     met = {True: "met", False: "NOT met", None: ""}[row.met]

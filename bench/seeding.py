@@ -193,9 +193,9 @@ def _seed_part(settings: Settings, count: int, part: int, now: datetime) -> list
 
 
 def run_seed(ctx: Context) -> None:
-    """Seed the store with ``1,000,000`` tenants (``--quick``: 5,000; ``BENCH_SEED_TENANTS``
-    overrides both); keep a sample of ids."""
-    count = int(os.environ.get("BENCH_SEED_TENANTS") or ctx.size(1_000_000, 5_000))
+    """Seed the store with ``1,000,000`` tenants (``--quick``: 5,000; ``--tenants N`` or else
+    ``BENCH_SEED_TENANTS`` overrides both); keep a sample of ids."""
+    count = ctx.tenants or int(os.environ.get("BENCH_SEED_TENANTS") or ctx.size(1_000_000, 5_000))
     t0 = time.monotonic()
     mp = multiprocessing.get_context("spawn")
     counter = mp.Value("q", 0)

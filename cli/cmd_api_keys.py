@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
 from application.keys import SCOPES, ApiKeyError, KeyAdmin, parse_scopes
@@ -24,6 +25,7 @@ def register(subparsers: Any) -> None:
     )
     create.set_defaults(handler=cmd_create)
     listing = actions.add_parser("list", help="list keys (never their secrets)")
+    listing.add_argument("--json", action="store_true", help="one JSON document on stdout")
     listing.set_defaults(handler=cmd_list)
     revoke = actions.add_parser("revoke", help="revoke a key by name (effective at once)")
     revoke.add_argument("name", help="the key's name")
@@ -51,6 +53,21 @@ def cmd_create(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     with connect(get_settings()) as conn:
         keys = KeyAdmin(conn, get_settings()).list()
+    if args.json:
+        document = {
+            "data": [
+                {
+                    "name": key.name,
+                    "key_id": key.key_id,
+                    "scopes": list(key.scopes),
+                    "created_at": key.created_at.isoformat(),
+                    "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+                }
+                for key in keys
+            ]
+        }
+        print(json.dumps(document))
+        return 0
     print(f"{'NAME':<24} {'KEY ID':<16} {'SCOPES':<44} {'CREATED':<20} REVOKED")
     for key in keys:
         revoked = key.revoked_at.strftime("%Y-%m-%d %H:%M") if key.revoked_at else "-"

@@ -8,6 +8,7 @@ Redis whose data live in the data folder (``./var``), so a second ``up`` finds e
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -22,7 +23,7 @@ import psycopg
 from cli import datafolder, probes
 from cli.embedded import EmbeddedPostgres, EmbeddedRedis
 from cli.errors import CliError
-from cli.logview import LogSink
+from cli.logview import LogSink, SinkHandler
 from cli.main import build_parser
 from cli.supervisor import ChildSpec, StopFlag, Supervisor
 from common.settings import Settings
@@ -60,6 +61,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         sink = LogSink()
         for name in ("redis", "api", "projector", "worker", "scheduler"):
             sink.register(name)  # one column width from the first line on
+        # This process's own log records (migrations, embedding) join the readable log.
+        logging.getLogger().handlers[:] = [SinkHandler(sink)]
         return Up(args, data_dir, sink).run()
 
 
@@ -217,8 +220,27 @@ class Up:
         return False
 
     def _ensure_key(self) -> str | None:
+        if self.postgres is None:
+            # An external database: its keys are the operator's (and a revoke must hold).
+            self.say("DATABASE_URL is set: no development key is made; create keys with")
+            self.say("  tenant-registry api-keys create --name NAME --scopes admin")
+            return None
         key = datafolder.read_key(self.data_dir)
-        return key if key is not None else self._create_key()
+        if key is None:
+            return self._create_key()
+        try:
+            state = datafolder.key_state(self._settings(), key)
+        except psycopg.Error as exc:
+            self.say(f"could not check the development admin key: {exc}")
+            return None
+        if state == "revoked":
+            self.say("the development admin key was revoked; not making another (create")
+            self.say("  one with: tenant-registry api-keys create --name NAME --scopes admin)")
+            return None
+        if state == "unknown":
+            self.say("the saved admin key is not in this database; creating a new one")
+            return self._create_key()
+        return key
 
     def _create_key(self) -> str | None:
         try:
@@ -246,9 +268,6 @@ class Up:
     def _announce(self, ready: bool, key: str | None) -> None:
         if self.stopping.is_set():
             return
-        if ready and key is not None and datafolder.key_is_rejected(self.base_url, key):
-            self.say("the saved admin key is not accepted by this database; creating a new one")
-            key = self._create_key()
         rule = "─" * 64
         self.say(rule)
         if ready:

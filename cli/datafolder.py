@@ -1,8 +1,10 @@
 """The data folder of ``tenant-registry up``: its lock and the development admin API key.
 
-``up`` creates the key once and prints it on every start. It is made as ``api-keys create
---scopes admin`` makes one (in this process, which saves a second interpreter start on the way
-to ready) and kept in the data folder, readable only by its owner.
+With the embedded database, ``up`` creates the key once and prints it on every start. It is
+made as ``api-keys create --scopes admin`` makes one (in this process, which saves a second
+interpreter start on the way to ready) and kept in the data folder, readable only by its owner.
+A revoked key stays revoked: ``up`` never makes another behind the operator's back. Against an
+external ``DATABASE_URL`` it makes none at all (keys there are the operator's business).
 """
 
 from __future__ import annotations
@@ -10,8 +12,6 @@ from __future__ import annotations
 import fcntl
 import os
 import secrets
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import IO
 
@@ -70,15 +70,13 @@ def create_key(settings: Settings) -> str:
     return secret
 
 
-def key_is_rejected(base_url: str, key: str) -> bool:
-    """True when the API answers 401 to ``key`` (revoked, or a database that never knew it)."""
-    request = urllib.request.Request(  # noqa: S310 - a loopback http URL we built
-        f"{base_url}/v1/tenants?limit=1", headers={"Authorization": f"Bearer {key}"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=5):  # noqa: S310
-            return False
-    except urllib.error.HTTPError as exc:
-        return exc.code == 401
-    except OSError:
-        return False
+def key_state(settings: Settings, key: str) -> str:
+    """``active``, ``revoked``, or ``unknown`` (this database never had the key)."""
+    from api.keys import KeyAdmin  # noqa: PLC0415 - the API layer, only when needed
+
+    key_id = key.partition(".")[0]
+    with connect(settings) as conn:
+        for stored in KeyAdmin(conn, settings).list():
+            if stored.key_id == key_id:
+                return "revoked" if stored.revoked_at is not None else "active"
+    return "unknown"

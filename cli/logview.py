@@ -7,6 +7,7 @@ our JSON (uvicorn's own, Redis's) pass through unchanged.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -93,3 +94,32 @@ class LogSink:
     def child_line(self, name: str, raw: bytes) -> None:
         """Write one raw output line of a child process, rendered for reading."""
         self.line(name, render(raw))
+
+
+#: Attributes every ``LogRecord`` has; the rest were given with ``extra=``.
+_RECORD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+class SinkHandler(logging.Handler):
+    """Log records of the ``up`` process itself, as lines of the combined log (``up | …``),
+    formatted like its children's: never a raw JSON line among the readable ones."""
+
+    def __init__(self, sink: LogSink, name: str = "up") -> None:
+        super().__init__()
+        self.sink = sink
+        self.source = name
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            fields: dict[str, Any] = {
+                "ts": datetime.fromtimestamp(record.created).astimezone().isoformat(),
+                "level": record.levelname.lower(),
+                "logger": record.name,
+                "msg": record.getMessage(),
+            }
+            fields.update({k: v for k, v in vars(record).items() if k not in _RECORD_ATTRS})
+            if record.exc_info and record.exc_info[0] is not None:
+                fields["error"] = record.exc_info[0].__name__
+            self.sink.line(self.source, _format_record(fields))
+        except Exception:
+            self.handleError(record)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import logging
 import os
 import pkgutil
@@ -14,8 +15,10 @@ from typing import Any
 import psycopg
 import pydantic
 from eventsourcing.persistence import OperationalError as StoreOperationalError
+from eventsourcing.persistence import PersistenceError
 
 import cli
+from cli import local_services
 from cli.errors import CliError
 from common.logs import configure_logging
 
@@ -35,6 +38,7 @@ COMMAND_MODULE = {
     "scheduler": "cmd_workers",
     "sweep": "cmd_workers",
     "up": "cmd_up",
+    "tenants": "cmd_tenants",
     "import": "cmd_import",
 }
 
@@ -56,6 +60,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         prog="tenant-registry",
         description="The Tenant Registry: tenants, their lifecycle and history.",
     )
+    parser.add_argument("--version", action="version", version=f"tenant-registry {version()}")
     parser.add_argument("--log-level", default=os.environ.get("TENANT_REGISTRY_LOG_LEVEL", "INFO"))
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in command_modules(command):
@@ -71,6 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.log_level.upper())
     os.environ["TENANT_REGISTRY_LOG_LEVEL"] = args.log_level.upper()  # serve's spawned workers
     try:
+        local_services.attach(args.command)
         return int(args.handler(args))
     except KeyboardInterrupt:
         return 130
@@ -81,8 +87,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"invalid configuration: {details}")
     except (psycopg.OperationalError, StoreOperationalError) as exc:
         return _fail(f"cannot reach PostgreSQL: {_first_line(exc)}")
+    except (psycopg.Error, PersistenceError) as exc:
+        # Never a traceback: the likely cause in one line (a schema never migrated, mostly).
+        log.debug("database error", exc_info=True)
+        hint = " (run 'tenant-registry migrate' first)" if _undefined(exc) else ""
+        return _fail(f"database error: {_first_line(exc)}{hint}")
     except CliError as exc:
         return _fail(str(exc))
+
+
+def version() -> str:
+    """This build's version, from the installed package's metadata."""
+    try:
+        return importlib.metadata.version("tenant-registry")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _undefined(exc: BaseException) -> bool:
+    causes = (exc, exc.__cause__, exc.__context__)
+    return any(isinstance(c, psycopg.errors.UndefinedTable) for c in causes)
 
 
 def _first_line(exc: BaseException) -> str:

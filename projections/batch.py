@@ -22,8 +22,15 @@ from psycopg.rows import tuple_row
 
 from common.settings import Settings
 from common.tables import EVENTS_TABLE
+from domain.evolution import upcast
 from projections.decoding import StateDecoder
-from projections.fold import TENANT_TOPICS, ProjectionError, StoredTenantEvent, fold
+from projections.fold import (
+    EVENT_CLASSES,
+    TENANT_TOPICS,
+    ProjectionError,
+    StoredTenantEvent,
+    fold,
+)
 from projections.schema import TENANTS, TRACKING, live_generation
 from projections.writer import RowCountMismatch, TableWriter
 
@@ -196,7 +203,7 @@ class BatchProjector:
 
     def _decode(self, values: Sequence[Any]) -> StoredTenantEvent:
         try:
-            state = self._decoder.decode(values[4])
+            state = upcast(EVENT_CLASSES[values[3]], self._decoder.decode(values[4]))
         except Exception as exc:
             reason = f"undecodable state: {type(exc).__name__}: {exc}"
             raise ProjectionError(values[0], values[1], reason) from exc

@@ -24,7 +24,9 @@ from uuid import UUID
 from domain.tenant import TENANT_EVENT_CLASSES, Tenant
 from projections.schema import COLUMNS, ROW_COLUMNS
 
-_CLASSES: dict[str, type[Tenant.Event]] = {c.TOPIC: c for c in TENANT_EVENT_CLASSES}
+#: The event class of each stored tenant topic (their upcasters bring old states up to date).
+EVENT_CLASSES: dict[str, type[Tenant.Event]] = {c.TOPIC: c for c in TENANT_EVENT_CLASSES}
+_CLASSES = EVENT_CLASSES
 #: Stored topics of every tenant event (the store also holds slug index events).
 TENANT_TOPICS: tuple[str, ...] = tuple(_CLASSES)
 _REGISTERED = Tenant.Registered.TOPIC

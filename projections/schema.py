@@ -168,10 +168,17 @@ def _ensure_trgm(conn: psycopg.Connection[Any]) -> bool:
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
     except psycopg.Error as exc:
         log.warning(
-            "pg_trgm unavailable, name search runs without its index", extra={"error": str(exc)}
+            "pg_trgm is not available in this PostgreSQL: name search (q) works without its"
+            " trigram index (see docs/operations.md, 'Name search and pg_trgm')",
+            extra={"error": _first_line(exc)},
         )
         return False
     return True
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def has_trgm(conn: psycopg.Connection[Any]) -> bool:

@@ -2,7 +2,9 @@
 
 Every test run creates ``tr_test_<random>`` (dropped at the end) and migrates it once; each
 test that uses the store starts from empty tables. Set ``TEST_DATABASE_URL`` to point the suite
-at another server (it needs the right to create databases).
+at another server (it needs the right to create databases); when nothing answers there, the
+session starts its own (``tests/support/services.py``). Redis is the session's own unless
+``TEST_REDIS_URL`` names one.
 """
 
 from __future__ import annotations
@@ -21,9 +23,18 @@ from cli.cmd_core import migrate_all
 from common.clock import FrozenClock
 from common.settings import Settings
 from common.tables import SECRETS_TABLE
+from tests.support.services import start_session_services
 
-ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+SERVICES = start_session_services()
+ADMIN_URL = SERVICES.database_url
+REDIS_URL = SERVICES.redis_url
+# A command a test runs without DATABASE_URL reaches the session's server, never starts the
+# embedded one of a ./var folder (what the CLI does for a person without the variable).
+os.environ.setdefault("DATABASE_URL", ADMIN_URL)
+
+
+def pytest_report_header() -> list[str]:
+    return [f"services: {note}" for note in SERVICES.notes]
 
 
 def _with_dbname(url: str, dbname: str) -> str:

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 import schemathesis
 from fastapi import FastAPI
@@ -26,8 +27,10 @@ from schemathesis.specs.openapi.checks import (
 
 from api.app import create_app
 from common.clock import FrozenClock
+from common.db import connect
 from common.settings import Settings
-from projections.runner import catch_up
+from projections.batch import BatchProjector, Target
+from projections.runner import drain
 from tests.api.conftest import Headers
 
 CHECKS = [
@@ -57,8 +60,17 @@ def app_under_test(settings: Settings, clock: FrozenClock) -> Iterator[FastAPI]:
     stop = threading.Event()
 
     def project() -> None:
-        while not stop.wait(0.05):
-            catch_up(settings)
+        # One connection for the whole test, not two new ones every 50 ms: with other suites
+        # on the same server, connection slots run out ("too many clients"), and a lost
+        # connection is retried as the real projector does, not a thread that dies.
+        projector = BatchProjector(settings, Target())
+        while not stop.is_set():
+            try:
+                with connect(settings) as conn:
+                    while not stop.wait(0.05):
+                        drain(conn, projector)
+            except psycopg.OperationalError:
+                stop.wait(0.5)
 
     projector = threading.Thread(target=project, daemon=True)
     projector.start()

@@ -11,6 +11,7 @@ from application.recorder import Save
 from application.registry import TenantRegistry
 from domain.lifecycle import Command, Sweep
 from domain.tenant import Tenant
+from tests.domain.factories import ACTOR, new_tenant
 
 
 def _as_version_1(registry: TenantRegistry, stored: StoredEvent) -> StoredEvent:
@@ -45,18 +46,8 @@ def test_a_bare_actor_gets_a_fresh_correlation_id(registry: TenantRegistry) -> N
 def test_version_1_events_stored_before_correlation_ids_still_load(
     registry: TenantRegistry,
 ) -> None:
-    tenant = Tenant.register(
-        slug="old",
-        name="Old Ltd",
-        timezone="UTC",
-        plan="standard",
-        contact_email=None,
-        metadata={},
-        trial_days=14,
-        now=registry.clock.now(),
-        actor="key:legacy",
-    )
-    tenant.activate(now=registry.clock.now(), actor="key:legacy")
+    tenant = new_tenant(registry.clock.now(), slug="old", name="Old Ltd")
+    tenant.activate(now=registry.clock.now(), actor=ACTOR)
     stored = [registry.mapper.to_stored_event(e) for e in tenant.collect_events()]
     registry.tenant_recorder.save(Save(events=[_as_version_1(registry, s) for s in stored]))
 
@@ -64,8 +55,8 @@ def test_version_1_events_stored_before_correlation_ids_still_load(
     assert (loaded.version, loaded.status.value, loaded.name) == (2, "active", "Old Ltd")
     history = registry.history(tenant.id)
     assert [(e.type, e.actor, e.correlation_id) for e in history] == [
-        ("TenantRegistered", "key:legacy", None),
-        ("TenantActivated", "key:legacy", None),
+        ("TenantRegistered", ACTOR, None),
+        ("TenantActivated", ACTOR, None),
     ]
     event = registry.mapper.to_domain_event(_as_version_1(registry, stored[1]))
     assert isinstance(event, Tenant.Activated)

@@ -16,6 +16,7 @@ from common.settings import Settings
 from common.tables import EVENTS_CHANNEL
 from domain.lifecycle import Command
 from domain.tenant import Tenant
+from tests.domain.factories import new_tenant
 
 
 def _pending(registry: TenantRegistry, tenant: Tenant) -> Save:
@@ -23,17 +24,7 @@ def _pending(registry: TenantRegistry, tenant: Tenant) -> Save:
 
 
 def _new(registry: TenantRegistry, slug: str) -> Tenant:
-    return Tenant.register(
-        slug=slug,
-        name=slug.title(),
-        timezone="UTC",
-        plan="standard",
-        contact_email=None,
-        metadata={},
-        trial_days=14,
-        now=registry.clock.now(),
-        actor="key:test",
-    )
+    return new_tenant(registry.clock.now(), slug=slug, name=slug.title())
 
 
 def test_a_conflict_in_a_group_fails_that_save_alone(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -12,11 +13,16 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
 import pytest
 
+from api.keys import ADMIN, KeyAdmin
+from common.clock import SystemClock
+from common.db import connect
+from common.settings import Settings
 from tests.cli.upctl import TENANT_REGISTRY, UpProcess, free_port, wait_all_gone
 from tests.support.private_redis import PrivateRedis
 
@@ -83,6 +89,10 @@ def test_up_without_urls_runs_the_registry_on_embedded_servers_and_finds_it_afte
             assert _running(commands, command), f"no {command} process in {commands}"
         assert any("redis-server" in " ".join(argv) for argv in commands)
         assert "starting embedded PostgreSQL" in up.log
+        # Every line is readable text, up's own records (the pg_trgm warning) included.
+        assert not [line for line in up.lines if line.partition("|")[2].strip().startswith("{")]
+        trgm = [line for line in up.lines if "pg_trgm is not available" in line]
+        assert trgm and all(line.startswith("up ") and "WARN" in line for line in trgm), trgm
         _second_up_is_refused(data_dir, bare_env)
         assert f"{up.base_url}/docs" in up.log
         key_file = data_dir / "admin-api-key"
@@ -92,8 +102,8 @@ def test_up_without_urls_runs_the_registry_on_embedded_servers_and_finds_it_afte
         postmaster = up.postmaster_pid()
         assert postmaster is not None
         everything = [p.pid for p in up.descendants()] + [postmaster]
-        assert up.stop(timeout=10) == 0
-        assert wait_all_gone(everything, timeout=10) == []
+        assert up.stop() == 0  # generous: two loaded cores stop five processes and a server
+        assert wait_all_gone(everything, timeout=30) == []
 
     with UpProcess(data_dir, bare_env) as again:
         assert again.wait_ready() == key
@@ -106,17 +116,20 @@ def test_up_without_urls_runs_the_registry_on_embedded_servers_and_finds_it_afte
         assert again.stop() == 0
 
 
-def test_up_with_urls_uses_them_embeds_nothing_and_replaces_a_stale_key(
+def test_up_with_urls_uses_them_embeds_nothing_and_makes_no_admin_key(
     tmp_path: Path, database_url: str, private_redis_url: str
 ) -> None:
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": private_redis_url}
     data_dir = tmp_path / "var"
     data_dir.mkdir()
     (data_dir / "admin-api-key").write_text("0000000000000000.from-another-database\n")
+    with psycopg.connect(database_url) as conn:
+        keys_before = _key_names(conn)
     with UpProcess(data_dir, env) as up:
-        key = up.wait_ready()
-        assert key != "0000000000000000.from-another-database"
-        assert "saved admin key is not accepted" in up.log
+        up.wait_for_line(re.compile(r"Tenant Registry ready"))
+        assert "admin API key" not in up.log
+        assert "no development key is made" in up.log
+        key = _make_key(database_url, f"ext-{secrets.token_hex(3)}")
         slug = f"ext-{secrets.token_hex(3)}"
         with up.client(key) as client:
             tenant_id, _ = _register(client, slug)
@@ -129,6 +142,8 @@ def test_up_with_urls_uses_them_embeds_nothing_and_replaces_a_stale_key(
         assert not (data_dir / "redis").exists()
         assert up.stop() == 0
     with psycopg.connect(database_url) as conn:
+        made = _key_names(conn) - keys_before
+        assert not any(name.startswith("dev-admin") for name in made), made
         row = conn.execute(
             "SELECT count(*) FROM tenant_registry.tenantregistry_events WHERE originator_id = %s",
             (tenant_id,),
@@ -156,8 +171,49 @@ def test_up_after_a_killed_up_reuses_its_postgres_and_finds_its_tenants(
             response = client.get(f"/v1/tenants/{initech}")
             assert response.status_code == 200, response.text
             assert response.json()["slug"] == "initech"
+        # The CLI without DATABASE_URL uses this data folder's embedded PostgreSQL.
+        cli_env = {**bare_env, "TENANT_REGISTRY_DATA_DIR": str(data_dir)}
+        listed = subprocess.run(
+            [TENANT_REGISTRY, "api-keys", "list", "--json"],
+            env=cli_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert listed.returncode == 0, listed.stderr
+        assert "using the embedded PostgreSQL of" in listed.stderr
+        (dev_key,) = json.loads(listed.stdout)["data"]
+        revoke = subprocess.run(
+            [TENANT_REGISTRY, "api-keys", "revoke", dev_key["name"]],
+            env=cli_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert revoke.returncode == 0, revoke.stderr
         assert second.stop() == 0
-    assert wait_all_gone([postmaster], timeout=10) == []
+    assert wait_all_gone([postmaster], timeout=30) == []
+
+    # A revoked development key stays revoked: no new key on the next start.
+    with UpProcess(data_dir, bare_env) as third:
+        third.wait_for_line(re.compile(r"Tenant Registry ready"))
+        assert "admin API key  " not in third.log
+        assert "was revoked; not making another" in third.log
+        assert third.stop() == 0
+
+
+def _key_names(conn: psycopg.Connection[Any]) -> set[str]:
+    rows = conn.execute("SELECT name FROM tenant_registry.api_keys").fetchall()
+    return {row[0] for row in rows}
+
+
+def _make_key(database_url: str, name: str) -> str:
+    settings = Settings.model_validate({"DATABASE_URL": database_url})
+    with connect(settings) as conn:
+        _, secret = KeyAdmin(conn, settings).create(name, (ADMIN,), SystemClock().now())
+    return secret
 
 
 def _second_up_is_refused(data_dir: Path, env: dict[str, str]) -> None:

@@ -121,7 +121,7 @@ class UpProcess:
             return None
         return int(pidfile.read_text().splitlines()[0])
 
-    def stop(self, timeout: float = 10.0) -> int:
+    def stop(self, timeout: float = 60.0) -> int:
         """SIGTERM ``up`` and wait for it; return its exit code."""
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout)

