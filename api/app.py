@@ -7,13 +7,17 @@ is down. ``uvicorn --factory api.app:app_factory`` builds one per worker process
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.responses import RedirectResponse
 
+from api.access import RequestIdMiddleware
 from api.context import ApiContext
+from api.docs import install_docs
 from api.guard import RequestGuard
 from api.metrics import MetricsMiddleware
 from api.problems import PROBLEM_JSON, install_handlers
@@ -28,10 +32,13 @@ from api.routers import (
     tenants,
     webhooks,
 )
+from api.routers.common import camel_case_id
 from api.streams.hub import StreamHub
 from api.streams.items import changes_source, events_source
 from application.registry import TenantRegistry
 from common.clock import Clock
+from common.logs import configure_logging
+from common.metrics import mark_process_dead
 from common.settings import Settings, get_settings
 from projections.queries import ReadModel
 
@@ -69,6 +76,7 @@ class RegistryApi(FastAPI):
             for path in schema.get("paths", {}).values():
                 for operation in path.values():
                     _problem_media_type(operation.get("responses", {}))
+                    _common_headers(operation.get("responses", {}))
             self.openapi_schema = schema
         return self.openapi_schema
 
@@ -78,6 +86,23 @@ def _problem_media_type(responses: dict[str, Any]) -> None:
         content = response.get("content", {})
         if status[:1] in "45" and "application/json" in content:
             content[PROBLEM_JSON] = content.pop("application/json")
+
+
+def _common_headers(responses: dict[str, Any]) -> None:
+    """What every answer carries (``X-Request-ID``) and every 503 (``Retry-After``)."""
+    for status, response in responses.items():
+        headers = response.setdefault("headers", {})
+        headers["X-Request-ID"] = REQUEST_ID_DOC
+        if status == "503":
+            headers["Retry-After"] = RETRY_AFTER_DOC
+
+
+REQUEST_ID_DOC = {
+    "description": "The request's id: the caller's `X-Request-ID` when it is 1-64 characters "
+    "of `[A-Za-z0-9._-]`, else a new one; problems quote it as `instance`.",
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
+}
+RETRY_AFTER_DOC = {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}
 
 
 def create_app(
@@ -99,6 +124,7 @@ def create_app(
         yield
         await hub.close()
         ctx.close()
+        mark_process_dead(os.getpid())  # this worker's live gauges leave the scrape
 
     app = RegistryApi(
         title="Tenant Registry",
@@ -107,10 +133,15 @@ def create_app(
         openapi_tags=TAGS,
         lifespan=lifespan,
         redoc_url=None,
+        docs_url=None,  # served by api.docs from local assets
+        # A trailing-slash redirect would take its host from the request (Host: evil.example).
+        redirect_slashes=False,
+        generate_unique_id_function=camel_case_id,
     )
     app.state.ctx = ctx
     app.state.streams = hub
     install_handlers(app, ctx.gate.trip)
+    install_docs(app)
     # ``changes`` first: its paths would otherwise match ``/v1/tenants/{tenant_id}``.
     routers = [
         module.router
@@ -119,14 +150,26 @@ def create_app(
     for router in routers:
         app.include_router(router)
     console.mount(app)
+    # The app makes no slash redirects (they took their host from the request): this one is
+    # explicit, and relative.
+    app.add_api_route("/console", _to_console, methods=["GET"], include_in_schema=False)
     # The guard matches against the routers' own routes (the app's router nests them).
     routes = [route for router in routers for route in router.routes]
     # Added last = runs first: metrics time everything the guard answers too.
     app.add_middleware(RequestGuard, ctx=ctx, routes=routes)
     app.add_middleware(MetricsMiddleware, metrics=ctx.metrics)
+    app.add_middleware(RequestIdMiddleware)  # outermost: every answer carries the id
     return app
 
 
+async def _to_console() -> RedirectResponse:
+    return RedirectResponse("/console/", status_code=308)
+
+
 def app_factory() -> FastAPI:
-    """The app for ``uvicorn --factory`` (settings from the environment)."""
+    """The app for ``uvicorn --factory`` (settings from the environment).
+
+    With ``--workers N`` uvicorn spawns fresh interpreters that never ran the CLI's logging
+    setup: each configures its own from ``TENANT_REGISTRY_LOG_LEVEL``."""
+    configure_logging(os.environ.get("TENANT_REGISTRY_LOG_LEVEL", "INFO").upper())
     return create_app(get_settings())

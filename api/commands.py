@@ -21,7 +21,7 @@ from api.auth import actor
 from api.context import ApiContext
 from api.guard import BODY_SCOPE_KEY
 from api.keys import ApiKey
-from api.problems import PROBLEM_JSON, to_problem, validation_problem
+from api.problems import PROBLEM_JSON, ProblemError, to_problem, validation_problem
 from api.representations import dumps, tenant_document
 from application.cause import Cause, new_correlation_id
 from application.idempotency import Claim, IdempotentRequest, Replay
@@ -32,7 +32,9 @@ from domain.errors import DomainError
 #: A route's command: given the cause and the claim (None without a key), run it.
 Action = Callable[[Cause, Claim | None], CommandResult]
 
-_ETAG = re.compile(r'^(?:W/)?"(\d{1,18})"$')
+_ETAG = re.compile(r'^(?:W/)?"[\x21\x23-\x7e]*"$')
+#: The only spelling of a version that can match strongly: our own ``"<version>"``.
+_STRONG_VERSION = re.compile(r'^"(0|[1-9]\d{0,17})"$')
 
 
 @dataclass(frozen=True)
@@ -46,14 +48,27 @@ class CommandCall:
     success_status: int = 200
 
 
-def expected_version(if_match: str | None) -> int | None:
-    """The version an ``If-Match: "<version>"`` header pins (``*`` or none: the latest)."""
+def expected_version(if_match: str | None, current: Callable[[], int] | None = None) -> int | None:
+    """The version an ``If-Match`` header pins (``*`` or none: the latest).
+
+    RFC 9110 compares ``If-Match`` strongly: a weak tag (``W/"3"``) or another spelling of
+    the number (``"0003"``) never matches. A list of tags matches when any does; ``current``
+    (the tenant's version, read only for a list naming several versions) picks that one.
+    """
     if if_match is None or if_match.strip() == "*":
         return None
-    found = _ETAG.match(if_match.strip())
-    if found is None:
+    tags = [tag.strip() for tag in if_match.split(",")]
+    if not all(_ETAG.match(tag) for tag in tags):
         raise validation_problem([("header.if-match", 'must be an ETag such as "3"')])
-    return int(found.group(1))
+    versions = {int(m.group(1)) for tag in tags if (m := _STRONG_VERSION.match(tag))}
+    if not versions:
+        raise ProblemError(
+            412, "version-mismatch", "If-Match names no current version (tags compare strongly)"
+        )
+    if len(versions) == 1 or current is None:
+        return min(versions)
+    version = current()
+    return version if version in versions else min(versions)
 
 
 def cause_of(request: Request, key: ApiKey) -> Cause:

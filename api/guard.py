@@ -1,14 +1,16 @@
-"""The API's front door, as plain ASGI: body limits, media type, authentication, last resort.
+"""The API's front door, as plain ASGI: authentication, body limits, media type, last resort.
 
 Every request's headers are bounded (431: uvicorn's default parser has no limit of its own).
-For a request that matches a route it checks, in this order: the body size (413, from
-``Content-Length`` and again while streaming), the body's media type (415), that the body is
-JSON without repeated keys (422: a repeated key is read differently by different parsers, so
-an upstream check could pass a value the registry never sees), and on ``/v1`` the API key
-(401). It keeps the body so the idempotency fingerprint can hash the bytes the
-client sent. Requests that match no route go straight to the router (a problem 404 or 405,
-with or without a key). Whatever escapes the app becomes a problem response: no traceback
-reaches a client or the logs.
+For a request that matches a route it checks, in this order: on ``/v1`` the API key (401,
+first: a caller without a key learns nothing about its body), the body size (413, from
+``Content-Length`` and again while streaming), the body's media type (415), and that the body
+is JSON without repeated keys (422: a repeated key is read differently by different parsers,
+so an upstream check could pass a value the registry never sees). It keeps the body so the
+idempotency fingerprint can hash the bytes the client sent. ``HEAD`` is answered as ``GET``
+without a body. A path that exists without the request's method is a 405 whose ``Allow`` lists
+every method of the path; other requests that match no route go straight to the router (a
+problem 404, with or without a key). Whatever escapes the app becomes a problem response: no
+traceback reaches a client; an unexpected error is logged with its traceback and request id.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.context import ApiContext
 from api.keys import ApiKey
 from api.problems import ProblemError, to_problem, validation_problem
+from common.request_context import current
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,8 @@ MAX_HEADERS = 100
 BODY_SCOPE_KEY = "tenant_registry.body"
 API_KEY_SCOPE_KEY = "tenant_registry.api_key"
 _BODY_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
+#: Event streams never end: a ``HEAD`` answered as their ``GET`` would hold a stream open.
+STREAM_SUFFIX = "/stream"
 
 
 def _too_large() -> ProblemError:
@@ -70,11 +75,14 @@ def _check_json(body: bytes) -> None:
     """422 for a body that is not JSON (bad UTF-8, too deep, digits past Python's limit, …)
     or that repeats a key; the route parses it again, knowing it is sound."""
     try:
-        json.loads(body, object_pairs_hook=_unique_keys)
+        document = json.loads(body, object_pairs_hook=_unique_keys)
     except _RepeatedKey:
         raise validation_problem([("body", "repeats a key in an object")]) from None
     except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise validation_problem([("body", "is not valid JSON")]) from None
+    context = current()
+    if context is not None:
+        context.add_sensitive(document)  # what the client sent never reaches a log line
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -97,6 +105,8 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         started = False
+        if scope["method"] == "HEAD" and not scope["path"].endswith(STREAM_SUFFIX):
+            scope, send = _head_as_get(scope, send)
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
@@ -107,11 +117,21 @@ class RequestGuard:
         try:
             _check_headers(scope)
             route = self._match(scope)
-            if route is not None:
+            if route is None:
+                self._refuse_method(scope)
+            else:
                 scope["route"] = route  # the metrics label even requests refused here
+                template = getattr(route, "path", "")
+                context = current()
+                if context is not None:
+                    context.route = template
+                # Who asks comes first: without a key, nothing about the body is answered.
+                if template.startswith("/v1/"):
+                    key = await self._authenticate(scope)
+                    scope[API_KEY_SCOPE_KEY] = key
+                    if context is not None:
+                        context.key_name = key.name
                 receive = await self._read_body(scope, receive)
-                if getattr(route, "path", "").startswith("/v1/"):
-                    scope[API_KEY_SCOPE_KEY] = await self._authenticate(scope)
             await self.app(scope, receive, tracking_send)
         except Exception as exc:  # the last resort is the point
             if started:
@@ -120,12 +140,32 @@ class RequestGuard:
             problem = to_problem(exc)
             if problem.kind == "unavailable":
                 self.ctx.gate.trip()
-            if problem.status >= 500:
+            if problem.kind == "internal-error":
+                log.exception("request failed", exc_info=exc, extra={"status": problem.status})
+            elif problem.status >= 500:
                 log.warning(
                     "request failed",
                     extra={"status": problem.status, "error": type(exc).__name__},
                 )
             await problem.response()(scope, receive, send)
+
+    def _refuse_method(self, scope: Scope) -> None:
+        """405 with every method of the path in ``Allow`` (the router names only the first
+        route's)."""
+        allowed: set[str] = set()
+        for route in self.routes:
+            match, _ = route.matches(scope)
+            if match is Match.PARTIAL:
+                allowed.update(getattr(route, "methods", None) or ())
+        if allowed:
+            if "GET" in allowed and not scope["path"].endswith(STREAM_SUFFIX):
+                allowed.add("HEAD")
+            raise ProblemError(
+                405,
+                "method-not-allowed",
+                "the route does not accept this method",
+                headers={"Allow": ", ".join(sorted(allowed))},
+            )
 
     def _match(self, scope: Scope) -> BaseRoute | None:
         for route in self.routes:
@@ -174,6 +214,21 @@ class RequestGuard:
         if key is None:
             raise ProblemError(401, "unauthorized", "the API key is unknown or revoked")
         return key
+
+
+def _head_as_get(scope: Scope, send: Send) -> tuple[Scope, Send]:
+    """``HEAD`` answered as ``GET`` (RFC 9110 §9.3.2) with the body left out; the headers,
+    ``Content-Length`` included, stay those of the ``GET``. The caller's scope keeps ``HEAD``
+    (the access log and metrics report what was asked)."""
+
+    async def headless_send(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            if message.get("more_body", False):
+                return
+            message = {"type": "http.response.body", "body": b"", "more_body": False}
+        await send(message)
+
+    return {**scope, "method": "GET"}, headless_send
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -64,7 +64,10 @@ class RegisterRequest(BaseModel):
     metadata: dict[str, Any] | None = Field(
         None, description="JSON object: at most 50 keys of at most 40 characters, 8 KiB."
     )
-    trial_days: int | None = Field(None, ge=1, le=90, description="Default 14.")
+    # Strict: a JSON integer, not "5", true or 1.0 (lax mode would take all three).
+    trial_days: int | None = Field(
+        None, ge=1, le=90, strict=True, description="Default 14; a JSON integer."
+    )
     reason: str | None = _REASON
 
 
@@ -201,8 +204,32 @@ class Check(BaseModel):
     detail: str | None = None
 
 
+class ProjectionLag(BaseModel):
+    """How far one projection is behind the event store."""
+
+    name: str
+    state: str
+    lag_events: int
+    lag_seconds: float
+
+
+class ProjectionsCheck(Check):
+    """The read side: `ok` is false only past `TENANT_REGISTRY_READY_MAX_LAG_S` (if set)."""
+
+    max_lag_seconds: float | None = None
+    lag: list[ProjectionLag] = []
+
+
+class ReadinessChecks(BaseModel):
+    """One entry per dependency (`projections` only while the database answers)."""
+
+    database: Check
+    redis: Check
+    projections: ProjectionsCheck | None = None
+
+
 class Readiness(BaseModel):
-    """Dependencies: `ready` when the database answers and the read side keeps up."""
+    """`ready` when the database answers (`degraded` when Redis does not), with the lag."""
 
     status: Literal["ready", "degraded", "not-ready"]
-    checks: dict[str, Check]
+    checks: ReadinessChecks

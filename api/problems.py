@@ -28,6 +28,7 @@ from application.idempotency import (
     IdempotencyKeyInProgress,
     IdempotencyKeyReused,
 )
+from common.request_context import current_request_id
 from domain.errors import (
     ConcurrencyConflict,
     DomainError,
@@ -103,6 +104,9 @@ class Problem(BaseModel):
     title: str
     status: int
     detail: str
+    instance: str | None = Field(
+        None, description="`urn:request:<X-Request-ID>`: the request's id in the logs."
+    )
     current_status: str | None = Field(None, description="`invalid-transition` only.")
     allowed: list[str] | None = Field(None, description="`invalid-transition` only.")
     errors: list[FieldProblem] | None = Field(None, description="`validation-error` only.")
@@ -137,6 +141,10 @@ class ProblemError(Exception):
             "detail": self.detail,
             **self.extra,
         }
+        request_id = current_request_id()
+        if request_id is not None:
+            # The id to quote to an operator: every log line of the request carries it.
+            document["instance"] = f"urn:request:{request_id}"
         return orjson.dumps(document)
 
     def response(self) -> Response:
@@ -244,11 +252,10 @@ def install_handlers(app: FastAPI, on_unavailable: Callable[[], None]) -> None:
         problem = to_problem(exc)
         if problem.status == 503 and problem.kind == "unavailable":
             on_unavailable()
-        if problem.status >= 500:
-            log.warning(
-                "request failed",
-                extra={"route": request.url.path, "status": problem.status, "error": _name(exc)},
-            )
+        if problem.kind == "internal-error":
+            log.exception("request failed", exc_info=exc, extra={"status": problem.status})
+        elif problem.status >= 500:
+            log.warning("request failed", extra={"status": problem.status, "error": _name(exc)})
         return problem.response()
 
     for kind in (

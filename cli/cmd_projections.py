@@ -12,10 +12,14 @@ from dataclasses import asdict
 from types import FrameType
 from typing import Any, TextIO
 
+from prometheus_client import REGISTRY
+
 from cli.errors import CliError
 from common.db import connect
+from common.metrics import serve_metrics
 from common.settings import Settings, get_settings
 from projections.batch import DEFAULT_BATCH_SIZE
+from projections.metrics import ProjectionLagCollector
 from projections.projector import Projector
 from projections.queries import ReadModel
 from projections.rebuild import REBUILD_BATCH_SIZE, RebuildRefused, rebuild
@@ -27,6 +31,12 @@ def register(subparsers: Any) -> None:
         "project", help="keep the tenants read table current (one active, others standby)"
     )
     project.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
+    project.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve this process's Prometheus metrics on 127.0.0.1:PORT/metrics",
+    )
     project.set_defaults(handler=cmd_project)
     projections = subparsers.add_parser("projections", help="inspect or rebuild projections")
     sub = projections.add_subparsers(dest="projections_command", metavar="ACTION", required=True)
@@ -59,6 +69,9 @@ def cmd_project(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if args.metrics_port is not None:
+        REGISTRY.register(ProjectionLagCollector(settings))
+        serve_metrics(args.metrics_port)
     Projector(settings, batch_size=args.batch_size).run(stop)
     return 0
 

@@ -9,6 +9,7 @@ import uvicorn
 
 from cli.errors import CliError
 from cli.probes import check_port_free
+from common.metrics import prepare_multiprocess_dir, remove_multiprocess_dir
 from common.settings import get_settings
 
 
@@ -28,6 +29,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise CliError(msg)
     get_settings()  # refuse bad configuration before binding anything
     check_port_free(args.host, args.port)
+    # Several workers: one metrics folder per run, so that one scrape sees them all.
+    metrics_dir = prepare_multiprocess_dir(args.workers)
+    try:
+        _run(args)
+    finally:
+        remove_multiprocess_dir(metrics_dir)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> None:
     # An import string and a factory: every worker process builds its own app (and pools)
     # after the fork. Nothing connects at start, so serve comes up while PostgreSQL is down.
     uvicorn.run(
@@ -40,4 +51,3 @@ def cmd_serve(args: argparse.Namespace) -> int:
         access_log=False,  # request lines carry query strings (search text): keep them out
         proxy_headers=False,
     )
-    return 0

@@ -12,6 +12,7 @@ from typing import Any, cast
 import psycopg
 
 from cli.errors import CliError
+from common.metrics import reexec_in_multiprocess_mode, serve_metrics
 from common.settings import Settings, get_settings
 from workers.connections import make_redis, redis_problem
 from workers.jobs import run_named_sweep
@@ -26,9 +27,21 @@ def register(subparsers: Any) -> None:
         "worker", help="run the jobs of the queue (sweeps); keeps going through outages"
     )
     worker.add_argument("--burst", action="store_true", help="stop once the queue is empty")
+    worker.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve this process's Prometheus metrics on 127.0.0.1:PORT/metrics",
+    )
     worker.set_defaults(handler=cmd_worker)
     scheduler = subparsers.add_parser(
         "scheduler", help="enqueue the sweeps on their schedule, in business time"
+    )
+    scheduler.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve this process's Prometheus metrics on 127.0.0.1:PORT/metrics",
     )
     scheduler.set_defaults(handler=cmd_scheduler)
     sweep = subparsers.add_parser(
@@ -50,6 +63,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     settings = get_settings()
     _require_redis(settings)
     _require_postgres(settings)
+    if args.metrics_port is not None:
+        reexec_in_multiprocess_mode()  # jobs run in forked children: they write files
+        serve_metrics(args.metrics_port)
     run_worker(settings, burst=args.burst)
     return 0
 
@@ -61,6 +77,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
             msg = f"invalid cron expression for the {sweep} sweep: {cron_for(settings, sweep)!r}"
             raise CliError(msg)
     _require_redis(settings)
+    serve_metrics(args.metrics_port)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

@@ -19,7 +19,7 @@ import orjson
 _COLOURS = ("36", "33", "32", "35", "34", "96", "93", "92", "95")
 _RESET = "\x1b[0m"
 # Shown in the line itself, or noise (uvicorn's ``color_message`` repeats ``msg`` with escapes).
-_KNOWN_KEYS = frozenset({"ts", "level", "logger", "msg", "color_message"})
+_KNOWN_KEYS = frozenset({"ts", "level", "logger", "msg", "color_message", "traceback"})
 
 
 def use_colour(stream: TextIO) -> bool:
@@ -50,7 +50,14 @@ def _format_record(record: dict[str, Any]) -> str:
     level = str(record.get("level", "")).upper()
     extras = " ".join(f"{k}={v}" for k, v in record.items() if k not in _KNOWN_KEYS)
     line = f"{stamp} {level:<5} {record.get('logger', '')}: {record['msg']}"
-    return f"{line} {extras}" if extras else line
+    line = f"{line} {extras}" if extras else line
+    trace = record.get("traceback")
+    # An error's traceback follows its line, indented, as a terminal shows it.
+    return f"{line}\n{_indent(str(trace))}" if trace else line
+
+
+def _indent(trace: str) -> str:
+    return "\n".join(f"    {row}" for row in trace.rstrip().splitlines())
 
 
 class LogSink:

@@ -75,6 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(first)
     args = parser.parse_args(arguments)
     configure_logging(args.log_level.upper())
+    os.environ["TENANT_REGISTRY_LOG_LEVEL"] = args.log_level.upper()  # serve's spawned workers
     try:
         local_services.attach(args.command)
         return int(args.handler(args))

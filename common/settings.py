@@ -122,8 +122,12 @@ class Settings(BaseSettings):
     sweep_threads: int = Field(default=4, ge=1, le=32)
 
     # ---- api/ (HTTP service) -----------------------------------------------------------------
-    api_ready_max_lag_seconds: float = Field(
-        default=30.0, ge=0, description="/readyz fails when a projection lags more than this."
+    # SPEC §11: lag alone never fails readiness (every replica would fail at once, taking
+    # down writes that do not need the read side) unless an operator asks for it.
+    ready_max_lag_s: float | None = Field(
+        default=None,
+        ge=0,
+        description="If set, /readyz answers 503 when a projection lags more than this.",
     )
     api_min_position_wait_seconds: float = Field(
         default=5.0, gt=0, le=60, description="How long a read with min_position waits."

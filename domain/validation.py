@@ -6,8 +6,8 @@ import json
 import math
 import re
 import unicodedata
-import zoneinfo
 from functools import lru_cache
+from importlib import resources
 from typing import Any
 
 from domain.errors import FieldError, ValidationFailed
@@ -52,8 +52,13 @@ def _is_utf8(text: str) -> bool:
 
 @lru_cache(maxsize=1)
 def known_zones() -> frozenset[str]:
-    """Every IANA zone name ``zoneinfo`` knows on this system."""
-    return frozenset(zoneinfo.available_timezones())
+    """The zone names of the IANA database as the ``tzdata`` package ships it.
+
+    Not ``zoneinfo.available_timezones()``: that also lists whatever the host's zoneinfo
+    folder holds (``localtime``, ``posixrules``, ``right/...``), so it differs by machine.
+    """
+    listing = resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8")
+    return frozenset(line.strip() for line in listing.splitlines() if line.strip())
 
 
 def check_slug(value: object) -> str | None:

@@ -22,6 +22,7 @@ import psycopg
 from psycopg import sql
 
 from common.db import connect
+from common.metrics import PROJECTION_BATCH_EVENTS, PROJECTION_POSITION
 from common.settings import Settings
 from common.tables import EVENTS_CHANNEL
 from projections.batch import DEFAULT_BATCH_SIZE, BatchProjector, BatchResult, Target
@@ -130,6 +131,9 @@ class Projector:
 
     def _progress(self, work: psycopg.Connection[Any], result: BatchResult) -> None:
         self.position = result.position
+        if result.events:
+            PROJECTION_BATCH_EVENTS.labels(TENANTS).observe(result.events)
+        PROJECTION_POSITION.labels(TENANTS).set(result.position)
         self._beat(work, "running", self.position)  # a long catch-up still reports in
 
     def _beat(

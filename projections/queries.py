@@ -54,6 +54,9 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         tag, created, tenant = orjson.loads(raw)
+        if not (isinstance(created, str) and isinstance(tenant, str)):
+            # ``UUID(hex=123)`` raises AttributeError, not ValueError: check the slots' types.
+            raise InvalidCursor("cursor slots must be strings")  # noqa: EM101, TRY301
         if tag != _CURSOR_TAG:
             raise InvalidCursor("unknown cursor version")  # noqa: EM101, TRY301
         created_at = datetime.fromisoformat(created)

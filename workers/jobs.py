@@ -20,6 +20,7 @@ from rq import Queue, Retry, get_current_job
 from rq.exceptions import DuplicateJobError
 
 from common.clock import Clock, FrozenClock, SystemClock
+from common.metrics import SCHEDULER_DISPATCHES, SWEEP_SECONDS, SWEEP_TENANTS
 from common.settings import Settings, get_settings
 from workers.connections import make_redis
 from workers.runtime import refresh_read_side, runtime_for
@@ -69,19 +70,27 @@ def run_named_sweep(
     projector, which for a purge is what removes the tenant's row (and so its PII) from it.
     """
     started = time.monotonic()
-    refresh_read_side(settings)
-    with runtime_for(settings, clock) as runtime:
-        counts = run_sweep(
-            sweep,
-            runtime.registry,
-            runtime.read_model,
-            dry_run=dry_run,
-            batch_size=settings.sweep_batch_size,
-            threads=settings.sweep_threads,
-            run_id=run_id,
-        )
-    if counts.changed and not dry_run:
+    try:
         refresh_read_side(settings)
+        with runtime_for(settings, clock) as runtime:
+            counts = run_sweep(
+                sweep,
+                runtime.registry,
+                runtime.read_model,
+                dry_run=dry_run,
+                batch_size=settings.sweep_batch_size,
+                threads=settings.sweep_threads,
+                run_id=run_id,
+            )
+        if counts.changed and not dry_run:
+            refresh_read_side(settings)
+    except Exception:
+        SWEEP_SECONDS.labels(sweep, "error").observe(time.monotonic() - started)
+        raise
+    SWEEP_SECONDS.labels(sweep, "ok").observe(time.monotonic() - started)
+    if not dry_run:
+        for outcome, number in counts.as_dict().items():
+            SWEEP_TENANTS.labels(sweep, outcome).inc(number)
     log.info(
         "sweep finished",
         extra={
@@ -130,6 +139,7 @@ def dispatch(sweep: str, cron: str | None = None, timezone: str | None = None) -
     connection = job.connection if job is not None else make_redis(settings.redis_url)
     queue = Queue(settings.queue_name, connection=connection)
     enqueued = enqueue_sweep(queue, name, slot)
+    SCHEDULER_DISPATCHES.labels(name, "enqueued" if enqueued else "duplicate").inc()
     log.info(
         "sweep dispatched" if enqueued else "sweep already dispatched for this slot",
         extra={"sweep": name, "slot": slot.isoformat()},

@@ -32,9 +32,10 @@ async def healthz() -> Response:
     summary="Readiness",
 )
 def readyz(ctx: Ctx) -> Response:
-    """Ready when PostgreSQL answers and every projection lags less than
-    `TENANT_REGISTRY_API_READY_MAX_LAG_SECONDS`. Redis is reported but only degrades
-    readiness: commands and reads do not need it. Not ready: a 503 problem with `checks`."""
+    """Ready while PostgreSQL answers: 503 `unavailable` otherwise. The body reports Redis
+    (down only degrades: commands and reads do not need it) and each projection's lag. Lag
+    fails readiness (503 `projection-lagging`) only when `TENANT_REGISTRY_READY_MAX_LAG_S`
+    is set and a projection lags more than that many seconds."""
     checks: dict[str, dict[str, Any]] = {"database": _database(ctx)}
     if checks["database"]["ok"]:
         checks["projections"] = _projections(ctx)
@@ -45,7 +46,11 @@ def readyz(ctx: Ctx) -> Response:
         )
     if not checks["projections"]["ok"]:
         raise ProblemError(
-            503, "projection-lagging", "not ready: the read side lags", checks=checks
+            503,
+            "projection-lagging",
+            "not ready: the read side lags more than TENANT_REGISTRY_READY_MAX_LAG_S",
+            headers={"Retry-After": "1"},
+            checks=checks,
         )
     status = "ready" if checks["redis"]["ok"] else "degraded"
     return json_response({"status": status, "checks": checks})
@@ -76,18 +81,27 @@ def _database(ctx: Ctx) -> dict[str, Any]:
 
 
 def _projections(ctx: Ctx) -> dict[str, Any]:
-    limit = ctx.settings.api_ready_max_lag_seconds
+    limit = ctx.settings.ready_max_lag_s
     try:
         statuses = ctx.read_model().projections()
     except INFRASTRUCTURE_ERRORS:
         ctx.gate.trip()
-        return {"ok": False, "detail": "unreachable"}
-    lagging = [s for s in statuses if s.lag_seconds > limit]
+        return {"ok": False, "detail": "unreachable", "max_lag_seconds": limit, "lag": []}
+    lagging = [s for s in statuses if limit is not None and s.lag_seconds > limit]
     details = ", ".join(
         f"{s.name}: {s.state}, {s.lag_events} events / {s.lag_seconds:.1f} s behind"
         for s in statuses
     )
-    return {"ok": not lagging, "detail": details or None}
+    lag = [
+        {
+            "name": s.name,
+            "state": s.state,
+            "lag_events": s.lag_events,
+            "lag_seconds": s.lag_seconds,
+        }
+        for s in statuses
+    ]
+    return {"ok": not lagging, "detail": details or None, "max_lag_seconds": limit, "lag": lag}
 
 
 def _redis(ctx: Ctx) -> dict[str, Any]:

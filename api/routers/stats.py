@@ -8,6 +8,7 @@ from starlette.responses import Response
 from api.models import Projections, Stats
 from api.routers.common import (
     READ_ERRORS,
+    STATUS_ERRORS,
     Ctx,
     MinPosition,
     Reader,
@@ -30,7 +31,7 @@ def tenant_stats(*, ctx: Ctx, _key: Reader, min_position: MinPosition = None) ->
 @router.get(
     "/projections",
     response_model=Projections,
-    responses=problems(*READ_ERRORS),
+    responses=problems(*STATUS_ERRORS, s503="`unavailable` (database down)."),
     summary="Projection health",
 )
 def projection_status(ctx: Ctx, _key: Reader) -> Response:

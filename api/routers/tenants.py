@@ -15,8 +15,10 @@ from api.models import History, ProfileUpdate, RegisterRequest, StatusName, Tena
 from api.problems import ProblemError, validation_problem
 from api.representations import event_document, tenant_document
 from api.routers.common import (
-    COMMAND_ERRORS,
+    HEADERS,
+    HISTORY_ERRORS,
     READ_ERRORS,
+    REGISTER_ERRORS,
     Ctx,
     Deleter,
     IdempotencyKey,
@@ -24,6 +26,7 @@ from api.routers.common import (
     MinPosition,
     Reader,
     Writer,
+    command_responses,
     json_response,
     problems,
     wait_for_read,
@@ -58,7 +61,9 @@ _NO_OP = (
     "",
     status_code=201,
     response_model=TenantOut,
-    responses=problems(*COMMAND_ERRORS),
+    responses=command_responses(
+        201, *REGISTER_ERRORS, s409="`slug-taken` or `idempotency-key-in-progress`."
+    ),
     summary="Register a tenant",
 )
 def register_tenant(
@@ -132,7 +137,10 @@ def list_tenants(
 @router.get(
     "/{tenant_id}",
     response_model=TenantOut,
-    responses=problems(*READ_ERRORS, 404, 410),
+    responses={
+        200: {"description": "The tenant.", "headers": {"ETag": HEADERS["ETag"]}},
+        **problems(*READ_ERRORS, 404, 410),
+    },
     summary="Get a tenant",
 )
 def get_tenant(
@@ -150,7 +158,7 @@ def get_tenant(
 @router.get(
     "/{tenant_id}/events",
     response_model=History,
-    responses=problems(*READ_ERRORS, 404, 410),
+    responses=problems(*HISTORY_ERRORS, s503="`unavailable` (database down)."),
     summary="A tenant's history",
 )
 def tenant_history(*, tenant_id: TenantId, ctx: Ctx, _key: Reader) -> Response:
@@ -163,10 +171,10 @@ def tenant_history(*, tenant_id: TenantId, ctx: Ctx, _key: Reader) -> Response:
 @router.patch(
     "/{tenant_id}",
     response_model=TenantOut,
-    responses=problems(*COMMAND_ERRORS),
+    responses=command_responses(),
     summary="Update the profile",
 )
-def update_profile(
+def update_tenant(
     *,
     tenant_id: TenantId,
     body: ProfileUpdate,
@@ -179,7 +187,7 @@ def update_profile(
     """Change `name`, `timezone`, `plan`, `contact_email` or `metadata` (one event with only
     what changes). Other fields are a 422; a deleted tenant answers 409
     `invalid-transition`."""
-    version = expected_version(if_match)
+    version = expected_version(if_match, lambda: ctx.registry().get_tenant(tenant_id).version)
     changes: dict[str, Any] = body.model_dump(exclude_unset=True)
     reason = changes.pop("reason", None)
     call = CommandCall("update-profile", key, idempotency_key, tenant_id)
@@ -201,7 +209,7 @@ def update_profile(
 @router.delete(
     "/{tenant_id}",
     response_model=TenantOut,
-    responses=problems(*COMMAND_ERRORS),
+    responses=command_responses(),
     summary="Soft-delete a tenant",
 )
 def delete_tenant(
@@ -239,7 +247,7 @@ def _lifecycle(
     if_match: str | None,
     idempotency_key: str | None,
 ) -> Response:
-    version = expected_version(if_match)
+    version = expected_version(if_match, lambda: ctx.registry().get_tenant(tenant_id).version)
     reason = body.reason if body is not None else None
     call = CommandCall(command, key, idempotency_key, tenant_id)
     return run_command(
@@ -292,6 +300,6 @@ for _command in _COMMAND_DOCS:
         _lifecycle_route(_command),
         methods=["POST"],
         response_model=TenantOut,
-        responses=problems(*COMMAND_ERRORS),
+        responses=command_responses(),
         summary=_command.value.capitalize().replace("-", " "),
     )

@@ -152,7 +152,7 @@ def test_readyz_reports_database_projection_and_redis(
 
 
 def test_readyz_is_503_when_the_read_side_lags_too_far(admin: Headers, settings: Settings) -> None:
-    strict = settings.model_copy(update={"api_ready_max_lag_seconds": 0.0})
+    strict = settings.model_copy(update={"ready_max_lag_s": 0.0})
     with TestClient(create_app(strict, SystemClock())) as client:
         register(client, admin, "acme")  # not projected: the read side is behind
         response = client.get("/readyz")

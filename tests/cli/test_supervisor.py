@@ -158,6 +158,21 @@ def test_json_log_records_are_rendered_as_text() -> None:
     assert render(b'{"not": "a log record"}\n') == '{"not": "a log record"}'
 
 
+def test_an_errors_traceback_follows_its_line() -> None:
+    raw = (
+        b'{"ts":"2027-01-10T09:00:00+00:00","level":"error","logger":"api.guard",'
+        b'"msg":"request failed","request_id":"r1","error":"KeyError",'
+        b'"traceback":"Traceback (most recent call last):\\n  File \\"x.py\\"\\nKeyError: 1\\n"}\n'
+    )
+    first, *trace = render(raw).splitlines()
+    assert first.endswith("api.guard: request failed request_id=r1 error=KeyError")
+    assert trace == [
+        "    Traceback (most recent call last):",
+        '      File "x.py"',
+        "    KeyError: 1",
+    ]
+
+
 def test_stop_lets_a_child_exit_on_sigterm(out: io.StringIO) -> None:
     polite = _child(
         "polite",

@@ -5,7 +5,8 @@ beside one-shot commands (``sweep``, ``projections status``, ``api-keys list``).
 marker strings in their names, e-mails, metadata keys and values and command reasons; they go
 through registration, profile updates, refused requests (bad e-mail, NUL in metadata, slug
 taken, a deleted tenant's update), the lifecycle and two purges (one by a worker job, one by
-``sweep purge`` under ``faketime``). No output of any process may contain a marker.
+``sweep purge`` under ``faketime``). No output of any process may contain a marker. A second
+test provokes 500s whose exceptions quote the input: their logged tracebacks hold no marker.
 """
 
 from __future__ import annotations
@@ -17,13 +18,20 @@ from uuid import UUID
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from redis import Redis
 from rq import Queue
 
+from api.app import create_app
+from api.keys import KeyAdmin
 from application.registry import TenantRegistry
+from common.clock import FrozenClock
+from common.db import connect
+from common.settings import Settings
 from domain.errors import TenantGone
 from tests.resilience.conftest import MakeStack, settings_for
 from tests.resilience.stack import wait_until
+from tests.support.faults import FaultyRegistry, captured_logs, log_lines
 from tests.support.private_redis import PrivateRedis
 from workers.jobs import purge_deleted
 
@@ -130,3 +138,27 @@ def _refused_requests(client: httpx.Client, tenant: str) -> None:
     assert unknown.status_code == 404
     assert client.get("/v1/tenants", params={"q": "zqxname\u0000"}).status_code == 422
     assert client.patch(f"/v1/tenants/{tenant}", json={"slug": "zqx"}).status_code == 422
+
+
+def test_tracebacks_of_failed_requests_hold_no_personal_data(
+    settings: Settings, clock: FrozenClock
+) -> None:
+    """A bug whose exception quotes the input (a ``repr`` of the fields, a pydantic error's
+    ``input_value``s) is logged with its traceback, and without the personal data."""
+    with connect(settings) as conn:
+        _, secret = KeyAdmin(conn, settings).create("pii-traceback", ("admin",), clock.now())
+    registry = FaultyRegistry(settings, clock)
+    try:
+        app = create_app(settings, clock, registry=registry)
+        with captured_logs() as output, TestClient(app) as client:
+            headers = {"Authorization": f"Bearer {secret}"}
+            for n in range(2):
+                response = client.post("/v1/tenants", json=_tenant(n), headers=headers)
+                assert response.status_code == 500
+    finally:
+        registry.close()
+    server = [line for line in log_lines(output) if not line["logger"].startswith("httpx")]
+    tracebacks = [line["traceback"] for line in server if "traceback" in line]
+    assert len(tracebacks) == 2
+    assert all("ValidationError" in trace and "RuntimeError" in trace for trace in tracebacks)
+    assert TOKEN not in str(server).lower()
