@@ -108,9 +108,16 @@ class WebhookStore:
         now: datetime,
         head: int,
     ) -> Endpoint:
-        """A new endpoint that receives every event the dispatcher has not dispatched yet."""
+        """A new endpoint that receives every event committed after ``head`` (the store's head
+        when it was created).
+
+        Under the cursor's lock, so the dispatcher cannot pass an event that the endpoint should
+        get. Not from the cursor alone: a cursor left behind (seeded at an empty store's head by
+        ``migrate``, then no dispatcher ran while events accumulated) would hand a new endpoint
+        the whole history; ``replay`` is how an endpoint asks for the past.
+        """
         with conn.transaction():
-            after = self.lock_cursor(conn, head)
+            after = max(self.lock_cursor(conn, head), head)
             row = conn.execute(
                 self._q(
                     "INSERT INTO {endpoints} (id, url, event_types, enabled, description, secret,"
