@@ -56,10 +56,12 @@ class Dispatcher:
         """Create the deliveries of the next page of events; (events read, endpoints touched)."""
         with conn.transaction():
             after = self.store.lock_cursor(conn, self.registry.head())
+            endpoints = self.store.list_endpoints(conn, enabled_only=True)
+            after = max(after, self._first_wanted(endpoints))
             events = self.registry.feed(after=after, limit=PAGE)
             if not events:
+                self.store.move_cursor(conn, after)
                 return 0, set()
-            endpoints = self.store.list_endpoints(conn, enabled_only=True)
             new = deliveries_for(events, endpoints)
             for event in events:
                 if event.type == "TenantPurged":
@@ -67,6 +69,16 @@ class Dispatcher:
             self.store.add_deliveries(conn, new, self.clock.now())
             self.store.move_cursor(conn, events[-1].position)
         return len(events), {d.endpoint_id for d in new}
+
+    def _first_wanted(self, endpoints: Sequence[Endpoint]) -> int:
+        """The position before which no enabled endpoint wants anything: a cursor left far
+        behind (no dispatcher ran while the store grew) jumps there instead of reading the
+        whole history. Pending deliveries of a tenant purged in the skipped part cannot
+        exist (they would be for events before every endpoint's start), and a delivery whose
+        event is gone is dropped by the worker anyway."""
+        if not endpoints:
+            return self.registry.head()
+        return min(endpoint.after_position for endpoint in endpoints)
 
     def endpoints_due(self, conn: Conn) -> list[UUID]:
         """Endpoints with retries due or deliveries left behind by a killed job."""

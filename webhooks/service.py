@@ -108,7 +108,8 @@ class WebhookService:
         """New pending deliveries of every matching event after ``after`` that the dispatcher
         has already handled (later ones it will deliver anyway); return how many."""
         with conn.transaction():
-            until = self.store.lock_cursor(conn, registry.head())
+            # Events up to the endpoint's start are never dispatched to it: replay those too.
+            until = max(self.store.lock_cursor(conn, registry.head()), endpoint.after_position)
             created = 0
             while after < until:
                 events = registry.feed(
