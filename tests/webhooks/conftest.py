@@ -1,4 +1,5 @@
-"""Fixtures of the webhook tests: a private Redis, worker and dispatcher processes."""
+"""Fixtures of the webhook tests: worker and dispatcher processes (the private Redis and
+settings are the worker tests' own fixtures)."""
 
 from __future__ import annotations
 
@@ -9,36 +10,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from redis import Redis
 
 from common.settings import Settings
-from tests.workers.helpers import PrivateRedis, cli_env, start_cli, stop_process
+from tests.workers.conftest import private_redis, redis_client, wsettings
+from tests.workers.helpers import cli_env, start_cli, stop_process
 
 #: Short retry delays (seconds), so a failing receiver is retried within the test.
 FAST_RETRIES = "[0.3, 0.3, 0.5, 0.5, 1, 1, 1, 1, 1, 1, 1, 1]"
 
 Start = Callable[..., subprocess.Popen[bytes]]
-
-
-@pytest.fixture(scope="session")
-def private_redis() -> Iterator[PrivateRedis]:
-    server = PrivateRedis()
-    server.start()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def redis_client(private_redis: PrivateRedis) -> Iterator[Redis]:
-    client = Redis.from_url(private_redis.url)
-    client.flushall()
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def wsettings(settings: Settings, private_redis: PrivateRedis, redis_client: Redis) -> Settings:
-    return settings.model_copy(update={"redis_url": private_redis.url})
 
 
 @pytest.fixture
@@ -63,3 +43,6 @@ def start(wsettings: Settings, tmp_path: Path) -> Iterator[Start]:
     for proc in procs:
         with contextlib.suppress(Exception):
             stop_process(proc, signal.SIGKILL)
+
+
+__all__ = ["private_redis", "redis_client", "wsettings"]
