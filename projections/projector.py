@@ -5,6 +5,10 @@
   session ends (the process died, or its database connection did).
 * New events wake it through LISTEN on the event store's channel; a wait times out every
   :attr:`Projector.heartbeat_seconds` anyway, which doubles as a fallback poll.
+* Under steady load it drains at most once per :attr:`Projector.coalesce_seconds`: a commit
+  that arrives sooner after the last drain waits out the rest of that interval, so one batch
+  (one transaction, one flush) covers every commit of the interval instead of one each. An
+  isolated commit is projected at once.
 * Losing the database is not fatal: it logs, backs off and reconnects by itself.
 * An event that cannot be projected stops progress (recorded and logged by
   :func:`projections.runner.drain`); it is retried with a long backoff, never skipped.
@@ -45,6 +49,11 @@ class Projector:
     standby_poll_seconds = 0.5
     max_reconnect_delay = 10.0
     max_error_delay = 60.0
+    #: Shortest interval between two drains (see the module's docstring). Measured under
+    #: ``commands.lua`` over HTTP (16 connections, 2 workers, ~850 commands/s): projector
+    #: CPU 1.8 s -> 1.0 s and its share of PostgreSQL 4.2 s -> 3.3 s per 8 s of load, for at
+    #: most 10 ms more from commit to read table, and only under load.
+    coalesce_seconds = 0.01
 
     def __init__(self, settings: Settings, *, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
         self.settings = settings
@@ -121,11 +130,16 @@ class Projector:
         self._beat(work, "running", self.position, force=True)
         while not stop.is_set():
             drain(work, self.batch, on_batch=lambda r: self._progress(work, r), ahead_conn=ahead)
+            drained_at = time.monotonic()
             self._beat(work, "running", self.position)
-            # Wake on the first notification (or time out: heartbeat and fallback poll), then
-            # swallow the backlog: one drain covers every commit announced so far.
+            # Wake on the first notification (or time out: heartbeat and fallback poll), wait
+            # out the rest of the coalescing interval, then swallow the backlog: one drain
+            # covers every commit announced so far.
             for _ in control.notifies(timeout=self.heartbeat_seconds, stop_after=1):
                 pass
+            rest = self.coalesce_seconds - (time.monotonic() - drained_at)
+            if rest > 0:
+                stop.wait(rest)
             for _ in control.notifies(timeout=0):
                 pass
 
