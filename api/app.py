@@ -18,7 +18,8 @@ from starlette.responses import RedirectResponse
 from api.access import RequestIdMiddleware
 from api.context import ApiContext
 from api.docs import install_docs
-from api.guard import RequestGuard
+from api.fast import FastRoutes
+from api.guard import BODY_SCOPE_KEY, RequestGuard
 from api.metrics import MetricsMiddleware
 from api.problems import PROBLEM_JSON, install_handlers
 from api.routers import (
@@ -110,9 +111,15 @@ def create_app(
     clock: Clock | None = None,
     registry: TenantRegistry | None = None,
     read_model: ReadModel | None = None,
+    *,
+    fast_routes: bool = True,
 ) -> FastAPI:
-    """Build the HTTP API. ``registry`` and ``read_model``, if given, stay the caller's."""
+    """Build the HTTP API. ``registry`` and ``read_model``, if given, stay the caller's.
+
+    ``fast_routes=False`` sends every request through FastAPI (``api.fast``: the tests compare
+    both ways)."""
     ctx = ApiContext(settings or get_settings(), clock, registry, read_model)
+    fast = FastRoutes(ctx, body_key=BODY_SCOPE_KEY) if fast_routes else None
     hub = StreamHub(
         ctx.settings,
         [changes_source(ctx), events_source(ctx)],
@@ -123,6 +130,8 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         await hub.close()
+        if fast is not None:
+            fast.close()
         ctx.close()
         mark_process_dead(os.getpid())  # this worker's live gauges leave the scrape
 
@@ -156,7 +165,7 @@ def create_app(
     # The guard matches against the routers' own routes (the app's router nests them).
     routes = [route for router in routers for route in router.routes]
     # Added last = runs first: metrics time everything the guard answers too.
-    app.add_middleware(RequestGuard, ctx=ctx, routes=routes)
+    app.add_middleware(RequestGuard, ctx=ctx, routes=routes, fast=fast)
     app.add_middleware(MetricsMiddleware, metrics=ctx.metrics)
     app.add_middleware(RequestIdMiddleware)  # outermost: every answer carries the id
     return app

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
@@ -28,6 +28,9 @@ from api.context import ApiContext
 from api.keys import ApiKey
 from api.problems import ProblemError, to_problem, validation_problem
 from common.request_context import current
+
+if TYPE_CHECKING:
+    from api.fast import FastRoutes
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +98,18 @@ def _is_json(content_type: str | None) -> bool:
 class RequestGuard:
     """See the module docstring."""
 
-    def __init__(self, app: ASGIApp, ctx: ApiContext, routes: list[BaseRoute]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        ctx: ApiContext,
+        routes: list[BaseRoute],
+        fast: FastRoutes | None = None,
+    ) -> None:
         self.app = app
         self.ctx = ctx
         self.routes = routes
+        #: The hottest routes, answered here when the request is plain (``api.fast``).
+        self.fast = fast
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -116,7 +127,7 @@ class RequestGuard:
 
         try:
             _check_headers(scope)
-            route = self._match(scope)
+            route, params = self._match(scope)
             if route is None:
                 self._refuse_method(scope)
             else:
@@ -126,12 +137,19 @@ class RequestGuard:
                 if context is not None:
                     context.route = template
                 # Who asks comes first: without a key, nothing about the body is answered.
+                key = None
                 if template.startswith("/v1/"):
                     key = await self._authenticate(scope)
                     scope[API_KEY_SCOPE_KEY] = key
                     if context is not None:
                         context.key_name = key.name
                 receive = await self._read_body(scope, receive)
+                if key is not None and self.fast is not None:
+                    call = self.fast.call(scope, receive, template, params, key)
+                    if call is not None:
+                        response = await self.fast.run(call)
+                        await response(scope, receive, tracking_send)
+                        return
             await self.app(scope, receive, tracking_send)
         except Exception as exc:  # the last resort is the point
             if started:
@@ -167,12 +185,13 @@ class RequestGuard:
                 headers={"Allow": ", ".join(sorted(allowed))},
             )
 
-    def _match(self, scope: Scope) -> BaseRoute | None:
+    def _match(self, scope: Scope) -> tuple[BaseRoute | None, dict[str, Any]]:
+        """The route that takes this request, and its path parameters."""
         for route in self.routes:
-            match, _ = route.matches(scope)
+            match, child = route.matches(scope)
             if match is Match.FULL:
-                return route
-        return None
+                return route, child.get("path_params", {})
+        return None, {}
 
     async def _read_body(self, scope: Scope, receive: Receive) -> Receive:
         if scope["method"] not in _BODY_METHODS:

@@ -224,7 +224,7 @@ def delete_tenant(
 ) -> Response:
     """Soft-delete a `cancelled` tenant: it stays `cancelled`, gets `deleted_at` and
     `purge_after` (retention later its data is purged) and leaves the lists."""
-    return _lifecycle(
+    return run_lifecycle(
         Command.DELETE,
         tenant_id,
         request,
@@ -236,7 +236,7 @@ def delete_tenant(
     )
 
 
-def _lifecycle(
+def run_lifecycle(
     command: Command,
     tenant_id: UUID,
     request: Request,
@@ -278,7 +278,7 @@ def _lifecycle_route(command: Command) -> Callable[..., Response]:
         if_match: IfMatch = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Response:
-        return _lifecycle(
+        return run_lifecycle(
             command,
             tenant_id,
             request,
@@ -293,6 +293,9 @@ def _lifecycle_route(command: Command) -> Callable[..., Response]:
     endpoint.__doc__ = _COMMAND_DOCS[command] + _NO_OP
     return endpoint
 
+
+#: The lifecycle commands that have a route ``/v1/tenants/{tenant_id}/<command>``.
+LIFECYCLE_COMMANDS = tuple(_COMMAND_DOCS)
 
 for _command in _COMMAND_DOCS:
     router.add_api_route(
