@@ -371,8 +371,8 @@ def _params(saves: Sequence[Save]) -> tuple[Any, ...]:
             an.append((item, c.api_key, c.key, c.lease_until, a.status_code, a.body, a.tenant_id))
     return (
         len(saves),
-        *_columns(ev, 5),
-        *_columns(sn, 5),
+        *_event_columns(ev),
+        *_event_columns(sn),
         *_columns(ex, 3),
         *_columns(pu, 4),
         *_columns(an, 7),
@@ -381,6 +381,35 @@ def _params(saves: Sequence[Save]) -> tuple[Any, ...]:
 
 def _row(event: StoredEvent) -> tuple[Any, ...]:
     return (event.originator_id, event.originator_version, event.topic, event.state)
+
+
+def _event_columns(rows: list[tuple[Any, ...]]) -> list[str | None]:
+    """Rows of ``(item, id, version, topic, state)`` as five PostgreSQL array literals.
+
+    Every save carries these; psycopg's list dumper costs about 10 us of Python per list
+    (finding the element type, then each element), a literal built here about 1 us. The
+    function's parameters are cast from text (``%s::uuid[]``, …), so PostgreSQL parses them.
+    """
+    if not rows:
+        return [None] * 5
+    items, ids, versions, topics, states = zip(*rows, strict=True)
+    return [
+        "{" + ",".join(map(str, items)) + "}",
+        "{" + ",".join(map(str, ids)) + "}",
+        "{" + ",".join(map(str, versions)) + "}",
+        "{" + ",".join(map(_text_element, topics)) + "}",
+        "{" + ",".join(map(_bytea_element, states)) + "}",
+    ]
+
+
+def _text_element(value: str) -> str:
+    """A quoted array element: backslash and double quote escaped, the rest as is."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _bytea_element(value: bytes) -> str:
+    """A quoted array element holding bytea's hex input (``\\x…``, its backslash escaped)."""
+    return '"\\\\x' + value.hex() + '"'
 
 
 def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any] | None]:

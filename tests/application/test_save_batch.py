@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from uuid import uuid4
 
 import pytest
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, StoredEvent
 
+from application.recorder import Save
 from application.registry import TenantRegistry
 from common.clock import FrozenClock
 from domain.errors import SlugTaken
@@ -70,3 +72,18 @@ def test_batch_takes_a_snapshot_when_a_tenant_crosses_the_interval(
     snapshots = list(registry.snapshots.get(tenant.id))
     assert [s.originator_version for s in snapshots] == [tenant.version]
     assert registry.get_tenant(tenant.id).version == interval + 1
+
+
+def test_events_and_snapshots_keep_every_byte_and_character(registry: TenantRegistry) -> None:
+    """Saves send events and snapshots as array literals built in Python (not psycopg's list
+    dumper): quotes, backslashes, commas, braces and every byte value must arrive intact."""
+    originator = uuid4()
+    topic = 'odd.topic:A"quote\\back,slash{brace} é'
+    states = [bytes(range(256)), b'{"k": "\\"x\\\\"}', b""]
+    stored = [StoredEvent(originator, v, topic, s) for v, s in enumerate(states, start=1)]
+    snapshot = StoredEvent(originator, 3, topic, bytes(reversed(range(256))))
+    registry.tenant_recorder.save(Save(events=stored, snapshots=[snapshot]))
+
+    assert registry.tenant_recorder.select_events(originator) == stored
+    assert registry.snapshots is not None
+    assert registry.snapshots.recorder.select_events(originator) == [snapshot]
