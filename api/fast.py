@@ -4,13 +4,14 @@ py-spy (``--gil``) of an API worker under ``bench/lua/commands.lua``: of the sam
 the GIL, FastAPI's dependency resolution took 15 % and matching the route a second time 8 %
 (the guard has matched it already), more than the registry's own work (7.5 %).
 
-For a request of the common shape (a lifecycle command, or ``GET /v1/tenants/{id}``, with a
-canonical id, a key that holds the route's scope, no query string, at most one
-``If-Match`` and one valid ``Idempotency-Key``, and no body or a body the route's model
-accepts) the guard calls the very function the FastAPI route calls, with the values FastAPI
-would have given it. Anything else goes to the FastAPI route unchanged, so every refusal
-(422, 403, …) and the OpenAPI document stay FastAPI's. ``tests/api/test_fast_routes.py``
-sends the same requests both ways and compares the answers.
+For a request of the common shape (a registration, a lifecycle command, or
+``GET /v1/tenants/{id}``, with a canonical id, a key that holds the route's scope, no query
+string, at most one ``If-Match`` and one valid ``Idempotency-Key``, and a body the route's
+model accepts, or none where the route takes none) the guard calls the very function the
+FastAPI route calls, with the values FastAPI would have given it. Anything else goes to the
+FastAPI route unchanged, so every refusal (422, 403, …) and the OpenAPI document stay
+FastAPI's. ``tests/api/test_fast_routes.py`` sends the same requests both ways and compares
+the answers.
 """
 
 from __future__ import annotations
@@ -20,21 +21,22 @@ import contextvars
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import orjson
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope
 
 from api.context import ApiContext
 from api.keys import DELETE, READ, WRITE, ApiKey
-from api.models import CommandRequest
+from api.models import CommandRequest, RegisterRequest
 from api.routers import tenants
 from domain.lifecycle import Command
 
+M = TypeVar("M", bound=BaseModel)
 #: A route's work, ready to run on a worker thread.
 Call = Callable[[], Response]
 
@@ -57,6 +59,7 @@ class FastRoutes:
         #: and cancel scope were 22 % of the GIL samples of a worker under ``commands.lua``.
         self._threads = ThreadPoolExecutor(THREADS, thread_name_prefix="route")
         prefix = tenants.router.prefix
+        self._register = prefix
         self._get = f"{prefix}/{{tenant_id}}"
         self._commands = {
             f"{prefix}/{{tenant_id}}/{command.value}": command
@@ -76,13 +79,15 @@ class FastRoutes:
         self, scope: Scope, receive: Receive, template: str, params: dict[str, Any], key: ApiKey
     ) -> Call | None:
         """The route's work for this request, or None to let FastAPI answer it."""
+        if scope.get("query_string"):
+            return None
+        method = scope["method"]
+        if method == "POST" and template == self._register:
+            return self._registration(scope, receive, key)
         raw_id = params.get("tenant_id")
         if not isinstance(raw_id, str) or not _CANONICAL_UUID.match(raw_id):
             return None
-        if scope.get("query_string"):
-            return None
         tenant_id = UUID(raw_id)
-        method = scope["method"]
         if method == "GET" and template == self._get:
             return self._read(tenant_id, key)
         command = self._commands.get(template)
@@ -96,6 +101,23 @@ class FastRoutes:
         ctx = self.ctx
         return lambda: tenants.get_tenant(tenant_id=tenant_id, ctx=ctx, _key=key, min_position=None)
 
+    def _registration(self, scope: Scope, receive: Receive, key: ApiKey) -> Call | None:
+        if not key.allows(WRITE):
+            return None
+        headers = _single(scope, (_IDEMPOTENCY_KEY,))
+        if headers is None:
+            return None
+        idempotency_key = headers.get(_IDEMPOTENCY_KEY)
+        if idempotency_key is not None and len(idempotency_key) not in _KEY_LENGTH:
+            return None
+        body = _model(RegisterRequest, scope.get(self.body_key, b""))
+        if body is None:
+            return None
+        request, ctx = Request(scope, receive), self.ctx
+        return lambda: tenants.register_tenant(
+            body=body, request=request, ctx=ctx, key=key, idempotency_key=idempotency_key
+        )
+
     def _command(
         self, scope: Scope, receive: Receive, command: Command, tenant_id: UUID, key: ApiKey
     ) -> Call | None:
@@ -107,13 +129,10 @@ class FastRoutes:
         idempotency_key = headers.get(_IDEMPOTENCY_KEY)
         if idempotency_key is not None and len(idempotency_key) not in _KEY_LENGTH:
             return None
-        body: CommandRequest | None = None
         raw = scope.get(self.body_key, b"")
-        if raw:
-            try:
-                body = CommandRequest.model_validate(orjson.loads(raw))
-            except (ValidationError, orjson.JSONDecodeError):
-                return None
+        body = _model(CommandRequest, raw) if raw else None
+        if raw and body is None:
+            return None
         request, ctx = Request(scope, receive), self.ctx
         return lambda: tenants.run_lifecycle(
             command,
@@ -125,6 +144,18 @@ class FastRoutes:
             if_match=headers.get(_IF_MATCH),
             idempotency_key=idempotency_key,
         )
+
+
+def _model(model: type[M], raw: bytes) -> M | None:
+    """The body as ``model``, or None when it is empty or the model refuses it (FastAPI then
+    answers, with its own error). orjson refuses some documents Python's ``json`` reads (NaN,
+    lone surrogates, integers past 64 bits): those go to FastAPI too."""
+    if not raw:
+        return None
+    try:
+        return model.model_validate(orjson.loads(raw))
+    except (ValidationError, orjson.JSONDecodeError):
+        return None
 
 
 def _single(scope: Scope, names: tuple[bytes, ...]) -> dict[bytes, str] | None:
