@@ -14,7 +14,7 @@ from psycopg import sql
 from application.registry import TenantRegistry
 from bench.context import Context, Row
 from bench.procs import Child, RssSampler, cli_command, cli_env
-from bench.services import head, projected
+from bench.services import analyze, head, projected
 from bench.stats import percentile
 from common.settings import Settings
 from common.tables import EVENTS_TABLE
@@ -84,13 +84,6 @@ def run_catch_up(ctx: Context) -> None:
     )
     _memory_row(ctx, "the projector during catch-up", sampler)
     analyze(ctx.settings)
-
-
-def analyze(settings: Settings) -> None:
-    """ANALYZE the scratch database, as autovacuum would have by now (it is off on the
-    shared server here), so the read scenarios run on planner statistics like production's."""
-    with psycopg.connect(settings.database_url, autocommit=True) as conn:
-        conn.execute("ANALYZE")
 
 
 def run_rebuild(ctx: Context) -> None:
