@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bench.context import Context, Row
-from bench.procs import Child, RssSampler
+from bench.procs import Child, RssSampler, database_cpu_seconds
 from bench.projecting import LandingLog
 from bench.stats import percentile
 
@@ -70,10 +70,15 @@ def run_wrk(
         base_url,
     ]
     assert api is not None
+    projector = ctx.services.projector
     cpu_before = api.cpu_seconds()
+    db_before = database_cpu_seconds()
+    projector_before = projector.cpu_seconds() if projector is not None else 0.0
     with RssSampler(api) as sampler:
         out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
     api_cpu = api.cpu_seconds() - cpu_before
+    db_cpu = database_cpu_seconds() - db_before
+    projector_cpu = (projector.cpu_seconds() - projector_before) if projector is not None else 0.0
     if server is None:
         ctx.api_peak_rss_mib = max(ctx.api_peak_rss_mib, sampler.peak_mib)
     line = next((x for x in out.splitlines() if x.startswith("BENCH_JSON ")), None)
@@ -82,7 +87,12 @@ def run_wrk(
         raise RuntimeError(msg)
     summary: dict[str, Any] = json.loads(line.removeprefix("BENCH_JSON "))
     summary["rate"] = summary["requests"] / (summary["duration_us"] / 1e6)
-    summary["api_cpu_ms_per_request"] = api_cpu / max(summary["requests"], 1) * 1000
+    per_request = 1000 / max(summary["requests"], 1)
+    summary["api_cpu_ms_per_request"] = api_cpu * per_request
+    # Where the rest of a request's CPU goes: PostgreSQL (every local server process) and
+    # the registry's projector (idle while the peer runs).
+    summary["db_cpu_ms_per_request"] = db_cpu * per_request
+    summary["projector_cpu_ms_per_request"] = projector_cpu * per_request
     return summary
 
 
@@ -98,7 +108,9 @@ def _rows(
     errors = summary["non_2xx"] + summary["socket_errors"]
     note = (
         f"p50 {summary['p50_us'] / 1000:.1f} ms; {summary['requests']:,} requests; API CPU"
-        f" {summary['api_cpu_ms_per_request']:.2f} ms/request"
+        f" {summary['api_cpu_ms_per_request']:.2f} ms/request; PostgreSQL"
+        f" {summary['db_cpu_ms_per_request']:.2f} ms/request; projector"
+        f" {summary['projector_cpu_ms_per_request']:.2f} ms/request"
     ) + (f"; {errors} errors/non-2xx" if errors else "")
     ctx.add(
         Row(

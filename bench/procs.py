@@ -66,6 +66,22 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def database_cpu_seconds() -> float:
+    """User + system CPU time so far of every local ``postgres`` process (backends, WAL writer,
+    checkpointer): what the server spent, for a run on the same host. Backends that exit in
+    between take theirs with them (the API's and the projector's connections are pooled)."""
+    total = 0.0
+    for proc in psutil.process_iter(["name"]):
+        if proc.info["name"] != "postgres":
+            continue
+        try:
+            times = proc.cpu_times()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        total += times.user + times.system
+    return total
+
+
 class Child:
     """A long-running child process, its log file, and its memory (with its own children)."""
 

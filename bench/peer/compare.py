@@ -71,14 +71,20 @@ def _combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Rounds of one system: requests over the total time, the mean of the rounds' p99s."""
     requests = sum(r["requests"] for r in runs)
     seconds = sum(r["duration_us"] for r in runs) / 1e6
-    cpu = sum(r["api_cpu_ms_per_request"] * r["requests"] for r in runs) / max(requests, 1)
+
+    def per_request(key: str) -> float:
+        weighted = float(sum(r[key] * r["requests"] for r in runs))
+        return weighted / max(float(requests), 1.0)
+
     return {
         "rate": requests / seconds,
         "p99_ms": sum(r["p99_us"] for r in runs) / len(runs) / 1000,
         "p50_ms": sum(r["p50_us"] for r in runs) / len(runs) / 1000,
         "requests": requests,
         "errors": sum(r["non_2xx"] + r["socket_errors"] for r in runs),
-        "cpu_ms": cpu,
+        "cpu_ms": per_request("api_cpu_ms_per_request"),
+        "db_cpu_ms": per_request("db_cpu_ms_per_request"),
+        "projector_cpu_ms": per_request("projector_cpu_ms_per_request"),
         "rounds": runs,
     }
 
@@ -86,7 +92,8 @@ def _combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def _note(c: dict[str, Any]) -> str:
     note = (
         f"p50 {c['p50_ms']:.1f} ms; {c['requests']:,} requests in {len(c['rounds'])} rounds;"
-        f" server CPU {c['cpu_ms']:.2f} ms/request"
+        f" server CPU {c['cpu_ms']:.2f} ms/request; PostgreSQL {c['db_cpu_ms']:.2f}"
+        f" ms/request; projector {c['projector_cpu_ms']:.2f} ms/request"
     )
     return note + (f"; {c['errors']} errors/non-2xx" if c["errors"] else "")
 
