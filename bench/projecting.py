@@ -154,9 +154,9 @@ class LandingLog:
 def _warm_projector(ctx: Context, app: TenantRegistry, tenant_id: UUID) -> None:
     """A second of the same load, unmeasured, and wait until it is projected.
 
-    A projector started a moment ago spends its first batches on one-time work (statements
-    prepared, the stage table, code paths warmed); measured, that start read as a lag p99
-    of 270-580 ms on a fresh database (p50 5-20 ms), 24 ms when other scenarios ran first.
+    On an empty store ``caught_up()`` returns at once (head and position are both 0) while
+    the projector it launched is still starting; measured, that start read as a lag p99 of
+    270-580 ms on a fresh database (p50 5-20 ms), 24 ms when other scenarios ran first.
     """
     position = 0
     for n in range(200):
