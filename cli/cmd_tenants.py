@@ -32,12 +32,10 @@ from domain.errors import (
     ValidationFailed,
     VersionMismatch,
 )
+from domain.lifecycle import Command
 from domain.tenant import Status
 from projections.models import InvalidCursor
 from projections.queries import ReadModel
-
-#: Lifecycle commands by their CLI (and URL) name.
-LIFECYCLE = ("activate", "start-grace", "pause", "cancel", "reactivate", "delete", "restore")
 
 _LIST_COLUMNS = ("id", "slug", "name", "status", "plan", "created_at", "deleted_at")
 _HISTORY_COLUMNS = ("position", "version", "type", "occurred_at", "actor", "reason")
@@ -81,8 +79,8 @@ def register(subparsers: Any) -> None:
     _json(reg)
     reg.set_defaults(handler=cmd_register)
 
-    for command in LIFECYCLE:
-        action = actions.add_parser(command, help=f"{command} a tenant")
+    for command in Command:  # named as in the URLs
+        action = actions.add_parser(command.value, help=f"{command.value} a tenant")
         action.add_argument("tenant_id", metavar="ID")
         action.add_argument("--reason")
         action.add_argument(
