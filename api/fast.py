@@ -102,18 +102,12 @@ class FastRoutes:
         return lambda: tenants.get_tenant(tenant_id=tenant_id, ctx=ctx, _key=key, min_position=None)
 
     def _registration(self, scope: Scope, receive: Receive, key: ApiKey) -> Call | None:
-        if not key.allows(WRITE):
-            return None
-        headers = _single(scope, (_IDEMPOTENCY_KEY,))
-        if headers is None:
-            return None
-        idempotency_key = headers.get(_IDEMPOTENCY_KEY)
-        if idempotency_key is not None and len(idempotency_key) not in _KEY_LENGTH:
-            return None
+        headers = _headers(scope)
         body = _model(RegisterRequest, scope.get(self.body_key, b""))
-        if body is None:
+        if not key.allows(WRITE) or headers is None or body is None:
             return None
         request, ctx = Request(scope, receive), self.ctx
+        idempotency_key = headers.get(_IDEMPOTENCY_KEY)
         return lambda: tenants.register_tenant(
             body=body, request=request, ctx=ctx, key=key, idempotency_key=idempotency_key
         )
@@ -121,17 +115,11 @@ class FastRoutes:
     def _command(
         self, scope: Scope, receive: Receive, command: Command, tenant_id: UUID, key: ApiKey
     ) -> Call | None:
-        if not key.allows(DELETE if command is Command.RESTORE else WRITE):
-            return None
-        headers = _single(scope, (_IF_MATCH, _IDEMPOTENCY_KEY))
-        if headers is None:
-            return None
-        idempotency_key = headers.get(_IDEMPOTENCY_KEY)
-        if idempotency_key is not None and len(idempotency_key) not in _KEY_LENGTH:
-            return None
+        headers = _headers(scope)
         raw = scope.get(self.body_key, b"")
-        body = _model(CommandRequest, raw) if raw else None
-        if raw and body is None:
+        body = _model(CommandRequest, raw)  # the body is optional here
+        scope_needed = DELETE if command is Command.RESTORE else WRITE
+        if not key.allows(scope_needed) or headers is None or (raw and body is None):
             return None
         request, ctx = Request(scope, receive), self.ctx
         return lambda: tenants.run_lifecycle(
@@ -142,7 +130,7 @@ class FastRoutes:
             key,
             body=body,
             if_match=headers.get(_IF_MATCH),
-            idempotency_key=idempotency_key,
+            idempotency_key=headers.get(_IDEMPOTENCY_KEY),
         )
 
 
@@ -158,12 +146,16 @@ def _model(model: type[M], raw: bytes) -> M | None:
         return None
 
 
-def _single(scope: Scope, names: tuple[bytes, ...]) -> dict[bytes, str] | None:
-    """The values of ``names`` (as Starlette decodes them), or None if one is repeated."""
+def _headers(scope: Scope) -> dict[bytes, str] | None:
+    """``If-Match`` and ``Idempotency-Key`` (as Starlette decodes them), or None when one is
+    repeated or the key is out of the route's bounds (FastAPI answers those)."""
     found: dict[bytes, str] = {}
     for name, value in scope["headers"]:
-        if name in names:
+        if name in (_IF_MATCH, _IDEMPOTENCY_KEY):
             if name in found:
                 return None
             found[name] = value.decode("latin-1")
+    key = found.get(_IDEMPOTENCY_KEY)
+    if key is not None and len(key) not in _KEY_LENGTH:
+        return None
     return found
