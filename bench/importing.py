@@ -9,7 +9,6 @@ the same run: ``save_batch`` through the same event store, with tenants the doma
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import time
@@ -19,7 +18,7 @@ import psycopg
 
 from application.registry import TenantRegistry
 from bench.context import Context, Row
-from bench.procs import Child, RssSampler, cli_command, cli_env
+from bench.procs import cli_command, run_to_end
 from bench.seeding import seed_tenants
 
 SOURCE_SCHEMA = "import_source"
@@ -95,17 +94,9 @@ def run(ctx: Context) -> None:
         "--workers",
         str(IMPORT_WORKERS),
     )
-    child = Child("import", argv, cli_env(ctx.settings), ctx.workdir)
-    t0 = time.monotonic()
-    with RssSampler(child) as sampler:
-        code = child.popen.wait()
-    seconds = time.monotonic() - t0
-    child.stop()
-    lines = child.log_path.read_text(errors="replace").splitlines()
-    summary = next((json.loads(x) for x in lines if x.startswith('{"source"')), None)
-    if code != 0 or summary is None:
-        msg = f"import failed ({code}):\n{child.tail()}"
-        raise RuntimeError(msg)
+    finished = run_to_end("import", argv, ctx.settings, ctx.workdir)
+    seconds, sampler = finished.seconds, finished.memory
+    summary = finished.json_line('{"source"')
     summary.pop("refused_rows", None)
     note = (
         f"imported {summary['imported']:,}, refused {summary['refused']:,} "

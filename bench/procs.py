@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -11,7 +12,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -194,3 +197,36 @@ def wait_http(url: str, timeout: float, *, want: int = 200) -> float:
         time.sleep(0.05)
     msg = f"{url} did not answer {want} within {timeout:.0f}s"
     raise TimeoutError(msg)
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A CLI command run to its end: how long it took, what it logged, its memory."""
+
+    seconds: float
+    log: str
+    memory: RssSampler
+
+    def json_line(self, prefix: str) -> dict[str, Any]:
+        """The first logged line that starts with ``prefix``, as JSON (the command's summary)."""
+        found = next((x for x in self.log.splitlines() if x.startswith(prefix)), None)
+        if found is None:
+            msg = f"no line starting {prefix!r} in the log:\n{self.log[-2000:]}"
+            raise RuntimeError(msg)
+        document: dict[str, Any] = json.loads(found)
+        return document
+
+
+def run_to_end(name: str, argv: list[str], settings: Settings, workdir: Path) -> Finished:
+    """Run ``tenant-registry …`` as a child until it exits, timing it from its start and
+    sampling its RSS; raise with its log's tail if it fails."""
+    child = Child(name, argv, cli_env(settings), workdir)
+    t0 = time.monotonic()
+    with RssSampler(child) as memory:
+        code = child.popen.wait()
+    seconds = time.monotonic() - t0
+    child.stop()
+    if code != 0:
+        msg = f"{name} failed ({code}):\n{child.tail()}"
+        raise RuntimeError(msg)
+    return Finished(seconds, child.log_path.read_text(errors="replace"), memory)

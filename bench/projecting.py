@@ -14,7 +14,7 @@ from psycopg import sql
 
 from application.registry import TenantRegistry
 from bench.context import Context, Row
-from bench.procs import Child, RssSampler, cli_command, cli_env
+from bench.procs import RssSampler, cli_command, run_to_end
 from bench.services import analyze, head, projected
 from bench.stats import percentile
 from common.settings import Settings
@@ -90,13 +90,11 @@ def run_catch_up(ctx: Context) -> None:
 def run_rebuild(ctx: Context) -> None:
     """Blue/green rebuild of the whole read table (seconds per 1,000,000 events, RSS)."""
     argv = cli_command("projections", "rebuild")
-    child = Child("rebuild", argv, cli_env(ctx.settings), ctx.workdir)
-    with RssSampler(child) as sampler:
-        code = child.popen.wait()
-    child.stop()
-    match = _REBUILT.search(child.log_path.read_text(errors="replace"))
-    if code != 0 or match is None:
-        msg = f"rebuild failed ({code}):\n{child.tail()}"
+    finished = run_to_end("rebuild", argv, ctx.settings, ctx.workdir)
+    sampler = finished.memory
+    match = _REBUILT.search(finished.log)
+    if match is None:
+        msg = f"rebuild printed no summary:\n{finished.log[-2000:]}"
         raise RuntimeError(msg)
     events, seconds = int(match.group(1)), float(match.group(2))
     per_million = seconds / events * 1_000_000 if events else None

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import secrets
-import time
 from datetime import UTC, datetime, timedelta
 
 from application.registry import TenantRegistry
 from bench.context import Context, Row
-from bench.procs import Child, RssSampler, cli_command, cli_env
+from bench.procs import cli_command, run_to_end
 from bench.seeding import seed_tenants
 
 
@@ -31,17 +29,9 @@ def run(ctx: Context) -> None:
         app.close()
     with ctx.step("projector catching up with the due trials"):
         ctx.services.caught_up()
-    child = Child("sweep", cli_command("sweep", "trials"), cli_env(ctx.settings), ctx.workdir)
-    t0 = time.monotonic()
-    with RssSampler(child) as sampler:
-        code = child.popen.wait()
-    seconds = time.monotonic() - t0
-    child.stop()
-    lines = child.log_path.read_text(errors="replace").splitlines()
-    report = next((json.loads(x) for x in lines if x.startswith('{"sweep"')), None)
-    if code != 0 or report is None:
-        msg = f"sweep failed ({code}):\n{child.tail()}"
-        raise RuntimeError(msg)
+    finished = run_to_end("sweep", cli_command("sweep", "trials"), ctx.settings, ctx.workdir)
+    seconds, sampler = finished.seconds, finished.memory
+    report = finished.json_line('{"sweep"')
     ctx.add(
         Row(
             f"sweep of {count:,} due trials (tenant-registry sweep trials, from process start)",
