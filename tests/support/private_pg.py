@@ -16,7 +16,6 @@ into a conftest).
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import pwd
 import shutil
@@ -31,6 +30,8 @@ from types import TracebackType
 
 import psycopg
 import pytest
+
+from cli.embedded import package_folder
 
 
 def _bindir() -> Path:
@@ -50,11 +51,7 @@ def pg_tool(name: str) -> str:
 
 def pgserver_bindir() -> Path:
     """The ``bin`` folder of the PostgreSQL inside the ``pgserver`` wheel (``up`` embeds it)."""
-    spec = importlib.util.find_spec("pgserver")
-    if spec is None or not spec.submodule_search_locations:
-        msg = "neither PostgreSQL's programs (pg_config) nor the pgserver package are installed"
-        raise RuntimeError(msg)
-    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    return package_folder("pgserver") / "pginstall" / "bin"
 
 
 def _server_user(bindir: Path) -> str:
