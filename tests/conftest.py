@@ -9,9 +9,10 @@ session starts its own (``tests/support/services.py``). Redis is the session's o
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import psycopg
@@ -20,8 +21,9 @@ from psycopg import sql
 
 from application.registry import TenantRegistry
 from cli.cmd_core import migrate_all
+from cli.main import main
 from common.clock import FrozenClock
-from common.settings import Settings
+from common.settings import Settings, get_settings
 from common.tables import SECRETS_TABLE
 from tests.support.services import start_session_services
 
@@ -86,3 +88,28 @@ def registry(settings: Settings, clock: FrozenClock) -> Iterator[TenantRegistry]
     app = TenantRegistry(settings, clock)
     yield app
     app.close()
+
+
+#: ``cli("tenants", "list")`` -> (exit code, stdout, stderr).
+Cli = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def cli(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Iterator[Cli]:
+    """``tenant-registry`` in-process on the test's database: ``cli("api-keys", "list")``."""
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    get_settings.cache_clear()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level  # main() installs its own log handler
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    yield run
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    get_settings.cache_clear()

@@ -6,38 +6,10 @@ In-process (``cli.main.main``) for speed; the console script itself is exercised
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterator
-
-import pytest
 from fastapi.testclient import TestClient
 
-from cli.main import main
-from common.settings import Settings, get_settings
 from tests.api.conftest import bearer
-
-Cli = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def cli(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Iterator[Cli]:
-    """``cli("api-keys", "list")`` -> (exit code, stdout, stderr), on the test's database."""
-    monkeypatch.setenv("DATABASE_URL", settings.database_url)
-    get_settings.cache_clear()
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level  # main() installs its own log handler
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    yield run
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    get_settings.cache_clear()
+from tests.conftest import Cli
 
 
 def test_create_list_revoke_round_trip(cli: Cli, client: TestClient) -> None:

@@ -4,45 +4,18 @@ from __future__ import annotations
 
 import getpass
 import json
-import logging
 import secrets
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
 from importlib.metadata import version
 from typing import Any
 
 import psycopg
-import pytest
 from psycopg import sql
 
-from cli.main import main
-from common.settings import Settings, get_settings
+from common.settings import Settings
 from projections.runner import catch_up
-from tests.conftest import ADMIN_URL
-
-Cli = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def cli(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Iterator[Cli]:
-    """``cli("tenants", "list")`` -> (exit code, stdout, stderr), on the test's database."""
-    monkeypatch.setenv("DATABASE_URL", settings.database_url)
-    get_settings.cache_clear()
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    yield run
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    get_settings.cache_clear()
+from tests.conftest import ADMIN_URL, Cli
 
 
 def _json(cli: Cli, *args: str) -> dict[str, Any]:
