@@ -8,9 +8,18 @@ import time
 from application.registry import TenantRegistry
 from bench.context import Context, Row
 from bench.stats import percentile
+from domain.lifecycle import Command
 
 #: After each registration, the tenant walks this loop (every command changes it).
-LIFECYCLE = ("activate", "start-grace", "activate", "pause", "activate", "cancel", "reactivate")
+LIFECYCLE = (
+    Command.ACTIVATE,
+    Command.START_GRACE,
+    Command.ACTIVATE,
+    Command.PAUSE,
+    Command.ACTIVATE,
+    Command.CANCEL,
+    Command.REACTIVATE,
+)
 
 
 def drive_commands(

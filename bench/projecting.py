@@ -19,6 +19,7 @@ from bench.services import analyze, head, projected
 from bench.stats import percentile
 from common.settings import Settings
 from common.tables import EVENTS_TABLE
+from domain.lifecycle import Command
 from domain.tenant import TENANT_TOPICS
 from projections.batch import projected_channel
 
@@ -158,7 +159,9 @@ def _warm_projector(ctx: Context, app: TenantRegistry, tenant_id: UUID) -> None:
     """
     position = 0
     for n in range(200):
-        position = app.run("pause" if n % 2 else "activate", tenant_id, actor="bench").position
+        position = app.run(
+            Command.PAUSE if n % 2 else Command.ACTIVATE, tenant_id, actor="bench"
+        ).position
         time.sleep(1 / 200)
     deadline = time.monotonic() + 60
     while projected(ctx.settings) < position and time.monotonic() < deadline:
@@ -179,7 +182,7 @@ def run_lag(ctx: Context) -> None:
             n = 0
             while time.perf_counter() - t0 < seconds:
                 n += 1
-                command = "pause" if n % 2 else "activate"
+                command = Command.PAUSE if n % 2 else Command.ACTIVATE
                 position = app.run(command, tenant.id, actor="bench").position
                 acks.append((position, time.perf_counter()))
                 time.sleep(max(0.0, t0 + n / rate - time.perf_counter()))

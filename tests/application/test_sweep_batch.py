@@ -44,7 +44,12 @@ def test_tenants_with_snapshots_are_loaded_from_them(
     registry = TenantRegistry(settings, clock)
     try:
         tenant = _register(registry, "snap")
-        for command in ("activate", "start-grace", "activate", "start-grace"):
+        for command in (
+            Command.ACTIVATE,
+            Command.START_GRACE,
+            Command.ACTIVATE,
+            Command.START_GRACE,
+        ):
             registry.run(command, tenant.id, actor="key:test")
         clock.advance(timedelta(days=30))
         outcomes = registry.sweep_batch("grace", [tenant.id], actor="sweep:grace")

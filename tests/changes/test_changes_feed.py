@@ -13,6 +13,7 @@ from application.registry import TenantRegistry
 from cli.cmd_core import migrate_all
 from common.clock import FrozenClock
 from common.settings import Settings
+from domain.lifecycle import Command
 from projections.models import Change
 from projections.queries import ReadModel
 from projections.rebuild import rebuild
@@ -125,10 +126,10 @@ def test_existing_tables_get_positions_from_the_store(clock: FrozenClock) -> Non
         registry = TenantRegistry(settings, clock)
         try:
             tenant = registry.register(slug="acme", name="Acme", actor="key:test").tenant
-            registry.run("activate", tenant.id, actor="key:test")
+            registry.run(Command.ACTIVATE, tenant.id, actor="key:test")
             doomed = registry.register(slug="doomed", name="Doomed", actor="key:test").tenant
-            registry.run("cancel", doomed.id, actor="key:test")
-            registry.run("delete", doomed.id, actor="key:test")
+            registry.run(Command.CANCEL, doomed.id, actor="key:test")
+            registry.run(Command.DELETE, doomed.id, actor="key:test")
             clock.advance(timedelta(days=settings.retention_days + 1))
             assert registry.purge(doomed.id) == "changed"
         finally:

@@ -19,6 +19,7 @@ import psutil
 import psycopg
 from httpx_sse import ServerSentEvent, aconnect_sse
 
+from domain.lifecycle import Command
 from tests.changes.live import DEADLINE, Live, data, stream, take
 from tests.resilience.stack import Process, wait_until
 
@@ -63,7 +64,7 @@ def burst(live: Live, marker: str) -> None:
     """Register and activate tenants, then register the marker that ends every client."""
     for _ in range(BURST_TENANTS):
         tenant = live.register(f"b-{secrets.token_hex(4)}").tenant
-        live.registry.run("activate", tenant.id, actor="key:test")
+        live.registry.run(Command.ACTIVATE, tenant.id, actor="key:test")
     live.register(marker)
 
 

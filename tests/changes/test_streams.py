@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from domain.lifecycle import Command
 from tests.changes.live import DEADLINE, Live, data, stream, take
 
 
@@ -26,7 +27,7 @@ def test_changes_stream_catches_up_then_follows(live: Live) -> None:
     async def scenario() -> list[Any]:
         async with stream(live.api, live.key, "/v1/tenants/changes/stream", after=after) as sse:
             caught_up = await take(sse, 2)
-            await asyncio.to_thread(live.registry.run, "activate", first.id, actor="key:test")
+            await asyncio.to_thread(live.registry.run, Command.ACTIVATE, first.id, actor="key:test")
             return [*caught_up, *await take(sse, 1)]
 
     messages = asyncio.run(scenario())
@@ -61,13 +62,13 @@ def test_last_event_id_takes_precedence_over_after(live: Live) -> None:
 def test_events_stream_sends_only_the_requested_types(live: Live) -> None:
     after = live.head()
     tenant = live.register(slug()).tenant
-    live.registry.run("activate", tenant.id, actor="key:test")
+    live.registry.run(Command.ACTIVATE, tenant.id, actor="key:test")
     wanted = {"type": ["TenantPaused", "TenantActivated"]}
 
     async def scenario() -> list[Any]:
         async with stream(live.api, live.key, "/v1/events/stream", after=after, **wanted) as sse:
             caught_up = await take(sse, 1)
-            for name in ("pause", "cancel", "reactivate", "pause"):
+            for name in (Command.PAUSE, Command.CANCEL, Command.REACTIVATE, Command.PAUSE):
                 await asyncio.to_thread(live.registry.run, name, tenant.id, actor="key:test")
             return [*caught_up, *await take(sse, 2)]
 
@@ -80,8 +81,8 @@ def test_events_stream_sends_only_the_requested_types(live: Live) -> None:
 def test_purge_item_arrives_and_the_tenants_earlier_items_are_gone(live: Live) -> None:
     after = live.head()
     doomed = live.register(slug(), contact_email="zq9@doomed.example").tenant
-    live.registry.run("cancel", doomed.id, actor="key:test")
-    live.registry.run("delete", doomed.id, actor="key:test")
+    live.registry.run(Command.CANCEL, doomed.id, actor="key:test")
+    live.registry.run(Command.DELETE, doomed.id, actor="key:test")
 
     async def scenario() -> tuple[list[Any], list[Any]]:
         async with stream(live.api, live.key, "/v1/tenants/changes/stream", after=after) as sse:

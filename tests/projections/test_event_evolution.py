@@ -20,6 +20,7 @@ from application.registry import TenantRegistry
 from common.settings import Settings
 from common.tables import EVENTS_TABLE
 from domain.evolution import upcast
+from domain.lifecycle import Command
 from domain.tenant import Tenant
 from projections.queries import ReadModel
 from projections.rebuild import rebuild
@@ -70,7 +71,7 @@ def test_v1_and_v2_registrations_in_one_store_read_alike_everywhere(
     _store_v1(registry)
     cause = Cause("key:ops", "req-123")
     current = registry.register(slug="modern", name="Modern Ltd", actor=cause)
-    registry.run("activate", current.tenant.id, actor=cause)
+    registry.run(Command.ACTIVATE, current.tenant.id, actor=cause)
     modern = current.tenant.id
     assert "class_version" not in _stored_state(settings, LEGACY)
     assert _stored_state(settings, modern)["class_version"] == 2

@@ -17,6 +17,7 @@ from common.settings import Settings
 from common.tables import EVENTS_TABLE
 from common.transcoder import OrjsonTranscoder
 from domain.errors import DomainError, TenantGone
+from domain.lifecycle import Command
 from domain.tenant import COMMANDS, Tenant
 from projections.fold import ProjectionError
 from projections.queries import ReadModel
@@ -108,9 +109,9 @@ def test_events_of_one_tenant_in_later_batches_apply_on_its_row(
 ) -> None:
     tenant_id = registry.register(slug="acme", name="Acme", actor="test").tenant.id
     catch_up(settings)
-    registry.run("activate", tenant_id, actor="test")
+    registry.run(Command.ACTIVATE, tenant_id, actor="test")
     registry.update_profile(tenant_id, {"metadata": {"a": 1}}, actor="test")
-    registry.run("pause", tenant_id, actor="test")
+    registry.run(Command.PAUSE, tenant_id, actor="test")
     catch_up(settings, batch_size=1)
     assert read_model.get(tenant_id) == expected_row(registry.get_tenant(tenant_id))
 

@@ -14,6 +14,7 @@ from application.registry import TenantRegistry
 from common.clock import FrozenClock
 from common.settings import Settings
 from domain.errors import TenantGone
+from domain.lifecycle import Command
 from projections import queries, watch
 from projections.queries import InvalidCursor, ReadModel, encode_cursor
 from projections.runner import catch_up
@@ -40,10 +41,10 @@ def test_list_filters_by_status_and_plan_and_hides_deleted_unless_asked(
     trial = _register(registry, "trial-one", plan="pro")
     clock.advance(timedelta(seconds=1))
     active = _register(registry, "active-one")
-    registry.run("activate", active, actor="test")
+    registry.run(Command.ACTIVATE, active, actor="test")
     clock.advance(timedelta(seconds=1))
     gone = _register(registry, "deleted-one", plan="pro")
-    for command in ("cancel", "delete"):
+    for command in (Command.CANCEL, Command.DELETE):
         registry.run(command, gone, actor="test")
     catch_up(settings)
 
@@ -121,12 +122,12 @@ def test_stats_count_by_status_and_deleted_apart(
     }
     _register(registry, "stat-a")
     b = _register(registry, "stat-b")
-    registry.run("activate", b, actor="test")
+    registry.run(Command.ACTIVATE, b, actor="test")
     c = _register(registry, "stat-c")
-    registry.run("cancel", c, actor="test")
+    registry.run(Command.CANCEL, c, actor="test")
     d = _register(registry, "stat-d")
-    registry.run("cancel", d, actor="test")
-    registry.run("delete", d, actor="test")
+    registry.run(Command.CANCEL, d, actor="test")
+    registry.run(Command.DELETE, d, actor="test")
     catch_up(settings)
     assert read_model.stats() == {
         "total": 3,
@@ -140,14 +141,14 @@ def test_due_finds_each_sweeps_candidates_in_id_order_with_keyset_paging(
 ) -> None:
     trials = sorted(_register(registry, f"due-trial-{i}", trial_days=1) for i in range(5))
     paid = _register(registry, "paid", trial_days=1)
-    registry.run("activate", paid, actor="test")
+    registry.run(Command.ACTIVATE, paid, actor="test")
     later = _register(registry, "later", trial_days=30)
     in_grace = _register(registry, "in-grace")
-    registry.run("activate", in_grace, actor="test")
-    registry.run("start-grace", in_grace, actor="test")
+    registry.run(Command.ACTIVATE, in_grace, actor="test")
+    registry.run(Command.START_GRACE, in_grace, actor="test")
     doomed = _register(registry, "doomed")
-    registry.run("cancel", doomed, actor="test")
-    registry.run("delete", doomed, actor="test")
+    registry.run(Command.CANCEL, doomed, actor="test")
+    registry.run(Command.DELETE, doomed, actor="test")
     catch_up(settings)
     now = clock.now()
     assert read_model.due("trials", now, 10) == []
@@ -166,8 +167,8 @@ def test_get_answers_none_for_unknown_and_gone_for_purged(
     settings: Settings, registry: TenantRegistry, clock: FrozenClock, read_model: ReadModel
 ) -> None:
     tenant = _register(registry, "short-lived")
-    registry.run("cancel", tenant, actor="test")
-    registry.run("delete", tenant, actor="test")
+    registry.run(Command.CANCEL, tenant, actor="test")
+    registry.run(Command.DELETE, tenant, actor="test")
     catch_up(settings)
     row = read_model.get(tenant)
     assert row is not None

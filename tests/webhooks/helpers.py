@@ -13,6 +13,7 @@ from application.registry import TenantRegistry
 from common.db import connect
 from common.settings import Settings
 from common.tables import WEBHOOK_DELIVERIES_TABLE
+from domain.lifecycle import Command
 from webhooks.service import WebhookService
 from webhooks.store import Endpoint
 
@@ -63,6 +64,6 @@ def deliveries(settings: Settings) -> list[dict[str, Any]]:
 def lifecycle(registry: TenantRegistry, slug: str, **fields: Any) -> UUID:
     """Register a tenant and move it through a few commands (four events)."""
     tenant_id = registry.register(slug=slug, name=f"{slug} Ltd", actor="test", **fields).tenant.id
-    for command in ("activate", "pause", "cancel"):
+    for command in (Command.ACTIVATE, Command.PAUSE, Command.CANCEL):
         registry.run(command, tenant_id, actor="test")
     return tenant_id

@@ -12,6 +12,7 @@ from redis import Redis
 from application.registry import TenantRegistry
 from common.clock import FrozenClock
 from common.settings import Settings
+from domain.lifecycle import Command
 from tests.webhooks.conftest import Start
 from tests.webhooks.helpers import add_endpoint, deliveries
 from tests.webhooks.receiver import Receiver
@@ -58,7 +59,7 @@ def test_purge_leaves_no_pii_in_deliveries_postgres_or_redis(
             metadata={"note": markers[2]},
             actor="test",
         ).tenant.id
-        for command in ("cancel", "delete"):
+        for command in (Command.CANCEL, Command.DELETE):
             registry.run(command, tenant_id, actor="test")
         wait_until(lambda: len(receiver.snapshot()) >= 3, DEADLINE)
         assert markers[1] in receiver.snapshot()[0].body.decode()  # the delivery itself has it

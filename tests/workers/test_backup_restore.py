@@ -24,6 +24,7 @@ from cli.cmd_core import migrate_all
 from common.clock import FrozenClock
 from common.settings import Settings
 from domain.errors import TenantGone
+from domain.lifecycle import Command
 from projections.queries import ReadModel
 from projections.runner import catch_up
 from tests.conftest import ADMIN_URL, REDIS_URL
@@ -71,8 +72,8 @@ def test_a_restore_never_brings_back_a_tenant_whose_retention_had_ended(
             actor="test",
         ).tenant.id
         kept = registry.register(slug=f"kept-{token}", name="Kept Ltd", actor="test").tenant.id
-        registry.run("cancel", gone, actor="test")
-        registry.run("delete", gone, actor="test")
+        registry.run(Command.CANCEL, gone, actor="test")
+        registry.run(Command.DELETE, gone, actor="test")
     finally:
         registry.close()
     catch_up(live)
