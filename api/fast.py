@@ -31,7 +31,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope
 
 from api.context import ApiContext
-from api.keys import DELETE, READ, WRITE, ApiKey
+from api.keys import READ, WRITE, ApiKey
 from api.models import CommandRequest, RegisterRequest
 from api.routers import tenants
 from domain.lifecycle import Command
@@ -118,8 +118,11 @@ class FastRoutes:
         headers = _headers(scope)
         raw = scope.get(self.body_key, b"")
         body = _model(CommandRequest, raw)  # the body is optional here
-        scope_needed = DELETE if command is Command.RESTORE else WRITE
-        if not key.allows(scope_needed) or headers is None or (raw and body is None):
+        if (
+            not key.allows(tenants.command_scope(command))
+            or headers is None
+            or (raw and body is None)
+        ):
             return None
         request, ctx = Request(scope, receive), self.ctx
         return lambda: tenants.run_lifecycle(

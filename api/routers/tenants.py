@@ -265,8 +265,13 @@ def run_lifecycle(
     )
 
 
+def command_scope(command: Command) -> str:
+    """The scope a lifecycle command's route needs (a restore undoes a delete)."""
+    return DELETE if command is Command.RESTORE else WRITE
+
+
 def _lifecycle_route(command: Command) -> Callable[..., Response]:
-    scoped = Annotated[ApiKey, Depends(require(DELETE if command is Command.RESTORE else WRITE))]
+    scoped = Annotated[ApiKey, Depends(require(command_scope(command)))]
 
     def endpoint(
         *,
