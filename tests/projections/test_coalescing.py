@@ -1,0 +1,59 @@
+"""Under load the projector drains at most once per ``Projector.coalesce_seconds``.
+
+The interval is set to an hour, and the projector's stop event records every wait it is asked
+for and returns at once from a wait that long: a commit that arrives soon after a drain must
+make the projector ask to wait out the rest of the hour before it drains again, and the commit
+is still projected (the recorded wait returned at once). Nothing here depends on how fast the
+machine is: the interval is an hour, the commits come within seconds.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+from application.registry import TenantRegistry
+from common.settings import Settings
+from domain.lifecycle import Command
+from projections.projector import Projector
+from tests.projections.conftest import tracked_position, wait_until
+
+INTERVAL = 3600.0
+#: Longer than any other wait of the projector (its error backoff is at most a minute).
+LONG = 1000.0
+
+
+class RecordingStop(threading.Event):
+    """A stop event that records the waits asked of it; an hour-long one returns at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float | None] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(timeout)
+        if timeout is not None and timeout > LONG:
+            return self.is_set()
+        return super().wait(timeout)
+
+
+def test_a_commit_soon_after_a_drain_waits_out_the_interval(
+    settings: Settings, registry: TenantRegistry
+) -> None:
+    projector = Projector(settings)
+    projector.coalesce_seconds = INTERVAL
+    stop = RecordingStop()
+    thread = threading.Thread(target=projector.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        first = registry.register(slug=f"c-{uuid.uuid4().hex[:8]}", name="C", actor="test")
+        wait_until(lambda: tracked_position(settings) >= first.position, 60, "the registration")
+        second = registry.run(Command.ACTIVATE, first.tenant.id, actor="test")
+        wait_until(lambda: tracked_position(settings) >= second.position, 60, "the activation")
+    finally:
+        stop.set()
+        thread.join(60)
+    assert not thread.is_alive()
+    coalescing = [w for w in stop.waits if w is not None and w > LONG]
+    assert len(coalescing) >= 2  # one per commit: each came right after a drain
+    assert all(w <= INTERVAL for w in coalescing)
