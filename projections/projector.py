@@ -8,7 +8,8 @@
 * Under steady load it drains at most once per :attr:`Projector.coalesce_seconds`: a commit
   that arrives sooner after the last drain waits out the rest of that interval, so one batch
   (one transaction, one flush) covers every commit of the interval instead of one each. An
-  isolated commit is projected at once.
+  isolated commit is projected at once. Under heavy load (the last drain projected at least
+  :attr:`Projector.busy_events` events) the interval is :attr:`Projector.busy_coalesce_seconds`.
 * Losing the database is not fatal: it logs, backs off and reconnects by itself.
 * An event that cannot be projected stops progress (recorded and logged by
   :func:`projections.runner.drain`); it is retried with a long backoff, never skipped.
@@ -54,6 +55,14 @@ class Projector:
     #: CPU 1.8 s -> 1.0 s and its share of PostgreSQL 4.2 s -> 3.3 s per 8 s of load, for at
     #: most 10 ms more from commit to read table, and only under load.
     coalesce_seconds = 0.01
+    #: After a drain of at least this many events (800 events/s at the short interval) the
+    #: next interval is the longer one: fewer, larger batches, in which more of a tenant's
+    #: changes fold into one row update. Measured under ``commands.lua`` over HTTP (16
+    #: connections, 2 workers, three alternating rounds of 12 s against 10 ms throughout):
+    #: projector CPU 0.14 -> 0.07 ms and its PostgreSQL backend 0.15 -> 0.09 ms per command,
+    #: for at most 15 ms more from commit to read table under that load.
+    busy_events = 8
+    busy_coalesce_seconds = 0.025
 
     def __init__(self, settings: Settings, *, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
         self.settings = settings
@@ -62,6 +71,7 @@ class Projector:
         self.heartbeat = Heartbeat(settings, self.instance, TENANTS)
         self.position = 0
         self._last_beat = 0.0
+        self._drained_events = 0  # tenant events projected by the current drain
 
     def run(self, stop: threading.Event) -> None:
         """Project until ``stop`` is set, surviving database restarts and bad events."""
@@ -129,15 +139,18 @@ class Projector:
         self.position = self.batch.position(work)
         self._beat(work, "running", self.position, force=True)
         while not stop.is_set():
+            self._drained_events = 0
             drain(work, self.batch, on_batch=lambda r: self._progress(work, r), ahead_conn=ahead)
             drained_at = time.monotonic()
+            busy = self._drained_events >= self.busy_events
+            interval = self.busy_coalesce_seconds if busy else self.coalesce_seconds
             self._beat(work, "running", self.position)
             # Wake on the first notification (or time out: heartbeat and fallback poll), wait
             # out the rest of the coalescing interval, then swallow the backlog: one drain
             # covers every commit announced so far.
             for _ in control.notifies(timeout=self.heartbeat_seconds, stop_after=1):
                 pass
-            rest = self.coalesce_seconds - (time.monotonic() - drained_at)
+            rest = interval - (time.monotonic() - drained_at)
             if rest > 0:
                 stop.wait(rest)
             for _ in control.notifies(timeout=0):
@@ -145,6 +158,7 @@ class Projector:
 
     def _progress(self, work: psycopg.Connection[Any], result: BatchResult) -> None:
         self.position = result.position
+        self._drained_events += result.events
         if result.events:
             PROJECTION_BATCH_EVENTS.labels(TENANTS).observe(result.events)
         PROJECTION_POSITION.labels(TENANTS).set(result.position)

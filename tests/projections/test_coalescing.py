@@ -57,3 +57,37 @@ def test_a_commit_soon_after_a_drain_waits_out_the_interval(
     coalescing = [w for w in stop.waits if w is not None and w > LONG]
     assert len(coalescing) >= 2  # one per commit: each came right after a drain
     assert all(w <= INTERVAL for w in coalescing)
+
+
+def test_a_busy_drain_makes_the_next_interval_the_longer_one(
+    settings: Settings, registry: TenantRegistry
+) -> None:
+    """A drain of ``busy_events`` or more asks for ``busy_coalesce_seconds``; a smaller one
+    for ``coalesce_seconds`` again."""
+    projector = Projector(settings)
+    projector.coalesce_seconds = INTERVAL
+    projector.busy_coalesce_seconds = 2 * INTERVAL
+    projector.busy_events = 3
+    # Committed before the projector starts: its first drain projects all of them at once.
+    tenants = [
+        registry.register(slug=f"b-{uuid.uuid4().hex[:8]}", name="B", actor="test")
+        for _ in range(projector.busy_events)
+    ]
+    stop = RecordingStop()
+    thread = threading.Thread(target=projector.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        last = tenants[-1].position
+        wait_until(lambda: tracked_position(settings) >= last, 60, "the registrations")
+        one = registry.run(Command.ACTIVATE, tenants[0].tenant.id, actor="test")
+        wait_until(lambda: tracked_position(settings) >= one.position, 60, "the activation")
+        two = registry.run(Command.ACTIVATE, tenants[1].tenant.id, actor="test")
+        wait_until(lambda: tracked_position(settings) >= two.position, 60, "the activation")
+    finally:
+        stop.set()
+        thread.join(60)
+    assert not thread.is_alive()
+    coalescing = [w for w in stop.waits if w is not None and w > LONG]
+    assert len(coalescing) >= 3
+    assert INTERVAL < coalescing[0] <= 2 * INTERVAL  # after the drain of the registrations
+    assert all(w <= INTERVAL for w in coalescing[1:])  # after drains of one event or none
