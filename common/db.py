@@ -9,9 +9,11 @@ import time
 import weakref
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
+from psycopg.types.json import set_json_loads
 from psycopg_pool import ConnectionPool
 
 from common.settings import Settings
@@ -58,9 +60,20 @@ class ThrottledCheck:
 
 
 def make_pool(
-    settings: Settings, *, name: str, min_size: int = 1, max_size: int | None = None
+    settings: Settings,
+    *,
+    name: str,
+    min_size: int = 1,
+    max_size: int | None = None,
+    utc: bool = False,
 ) -> ConnectionPool[psycopg.Connection[dict[str, Any]]]:
-    """A connection pool of autocommit, dict-row connections (opened lazily by the caller)."""
+    """A connection pool of autocommit, dict-row connections (opened lazily by the caller).
+
+    ``utc``: the sessions run in UTC and decode ``jsonb`` with orjson, so that rows read
+    from them serialise as the API shows them (timestamps in UTC) without a conversion per
+    value in Python.
+    """
+    kwargs: dict[str, Any] = {"autocommit": True, "row_factory": dict_row, "connect_timeout": 5}
     return ConnectionPool(
         settings.database_url,
         name=name,
@@ -70,5 +83,12 @@ def make_pool(
         timeout=5,
         reconnect_timeout=0,
         check=ThrottledCheck(),
-        kwargs={"autocommit": True, "row_factory": dict_row, "connect_timeout": 5},
+        configure=_utc_session if utc else None,
+        kwargs=kwargs,
     )
+
+
+def _utc_session(conn: psycopg.Connection[Any]) -> None:
+    # A SET, not a startup option: libpq's PGTZ would override ``options``.
+    conn.execute("SET TimeZone TO 'UTC'")
+    set_json_loads(orjson.loads, conn)

@@ -10,7 +10,10 @@ from uuid import UUID
 
 @dataclass(frozen=True)
 class TenantRow:
-    """One tenant as the read table holds it: every field of SPEC §2."""
+    """One tenant as the read table holds it: every field of SPEC §2, in the order of the
+    API's document. The API serialises it as it is (orjson writes dataclasses): the read
+    pool's sessions run in UTC and decode ``jsonb`` with orjson, so the bytes are those of
+    the write model's document (``tests/projections/test_queries.py`` compares them)."""
 
     id: UUID
     slug: str

@@ -17,7 +17,7 @@ from uuid import UUID
 import orjson
 import psycopg
 from psycopg import sql
-from psycopg.rows import class_row
+from psycopg.rows import args_row
 from psycopg_pool import ConnectionPool
 
 from common.clock import Clock, SystemClock
@@ -141,7 +141,7 @@ class ReadModel:
     def get(self, tenant_id: UUID) -> TenantRow | None:
         """The tenant's row; None if unknown; :class:`TenantGone` if it was purged."""
         with self._connection() as conn:
-            with conn.cursor(row_factory=class_row(TenantRow)) as cur:
+            with conn.cursor(row_factory=args_row(TenantRow)) as cur:
                 row = cur.execute(self._sql_get, (tenant_id,), prepare=True).fetchone()
             if row is not None:
                 return cast(TenantRow, row)
@@ -184,7 +184,7 @@ class ReadModel:
         return Page(items=items, next_cursor=next_cursor)
 
     def _rows(self, query: sql.Composed, params: dict[str, Any]) -> builtins.list[TenantRow]:
-        with self._connection() as conn, conn.cursor(row_factory=class_row(TenantRow)) as cur:
+        with self._connection() as conn, conn.cursor(row_factory=args_row(TenantRow)) as cur:
             return cast(
                 builtins.list[TenantRow], cur.execute(query, params, prepare=True).fetchall()
             )
@@ -267,7 +267,7 @@ class ReadModel:
     def _connection(self) -> Any:
         with self._pool_lock:
             if self._pool is None:
-                self._pool = make_pool(self.settings, name="read-model")
+                self._pool = make_pool(self.settings, name="read-model", utc=True)
                 self._pool.open(wait=False)
             pool = self._pool
         return pool.connection()

@@ -13,7 +13,7 @@ from api.keys import DELETE, WRITE, ApiKey
 from api.models import CommandRequest as CommandBody
 from api.models import History, ProfileUpdate, RegisterRequest, StatusName, TenantOut, TenantPage
 from api.problems import ProblemError, validation_problem
-from api.representations import event_document, tenant_document
+from api.representations import event_document
 from api.routers.common import (
     HEADERS,
     HISTORY_ERRORS,
@@ -130,8 +130,8 @@ def list_tenants(
         )
     except InvalidCursor:
         raise validation_problem([("query.cursor", "is not a cursor this API issued")]) from None
-    data = [tenant_document(row) for row in page.items]
-    return json_response({"data": data, "next_cursor": page.next_cursor})
+    # Read rows serialise as they are (see ``TenantRow``): no document per row.
+    return json_response({"data": page.items, "next_cursor": page.next_cursor})
 
 
 @router.get(
@@ -152,7 +152,7 @@ def get_tenant(
     row = ctx.read_model().get(tenant_id)
     if row is None:
         raise ProblemError(404, "not-found", "no tenant has this id")
-    return json_response(tenant_document(row), ETag=f'"{row.version}"')
+    return json_response(row, ETag=f'"{row.version}"')
 
 
 @router.get(

@@ -8,8 +8,10 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+import orjson
 import pytest
 
+from application.documents import dumps, tenant_json
 from application.registry import TenantRegistry
 from common.clock import FrozenClock
 from common.settings import Settings
@@ -230,3 +232,38 @@ def test_search_pages_are_in_list_order_whatever_path_finds_them(
             matching.append(tenant_id)
     catch_up(registry.settings)
     assert _all_pages(read_model, q="match") == list(reversed(matching))
+
+
+def test_a_read_row_serialises_as_the_tenant_document_of_the_write_model(
+    settings: Settings,
+    registry: TenantRegistry,
+    clock: FrozenClock,
+    read_model: ReadModel,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The API writes read rows as they are (orjson serialises the dataclass): the bytes must
+    be those of the write model's document, timestamps in UTC, in every field, even where
+    the client's default time zone is not UTC (libpq sends ``PGTZ`` to the server)."""
+    monkeypatch.setenv("PGTZ", "Asia/Jerusalem")  # the read model connects lazily, after this
+    tenant_id = _register(
+        registry,
+        "shape-one",
+        name="Shape Ünïcode",
+        contact_email="ops@example.com",
+        metadata={"n": 1, "flag": True, "nested": {"list": [1.5, None, "x"]}},
+    )
+    for command in (Command.ACTIVATE, Command.START_GRACE, Command.PAUSE, Command.CANCEL):
+        clock.advance(timedelta(hours=1, microseconds=1))
+        registry.run(command, tenant_id, actor="test")
+    clock.advance(timedelta(hours=1))
+    deleted = registry.run(Command.DELETE, tenant_id, actor="test").tenant
+    catch_up(settings)
+
+    row = read_model.get(tenant_id)
+    assert row is not None
+    (listed,) = read_model.list(include_deleted=True, status="cancelled").items
+    written = tenant_json(deleted)
+    assert dumps(row) == written
+    assert dumps(listed) == written
+    document = orjson.loads(written)
+    assert None not in (document[f] for f in ("paused_at", "cancelled_at", "deleted_at"))
