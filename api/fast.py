@@ -7,8 +7,10 @@ the GIL, FastAPI's dependency resolution took 15 % and matching the route a seco
 For a request of the common shape (a registration, a lifecycle command, or
 ``GET /v1/tenants/{id}``, with a canonical id, a key that holds the route's scope, no query
 string, at most one ``If-Match`` and one valid ``Idempotency-Key``, and a body the route's
-model accepts, or none where the route takes none) the guard calls the very function the
-FastAPI route calls, with the values FastAPI would have given it. Anything else goes to the
+model accepts, or none where the route takes none; or a page of ``GET /v1/tenants`` whose
+query holds at most ``status``, ``limit`` and ``cursor``, once each, in their plain forms)
+the guard calls the very function the FastAPI route calls, with the values FastAPI would have
+given it. Anything else goes to the
 FastAPI route unchanged, so every refusal (422, 403, …) and the OpenAPI document stay
 FastAPI's. ``tests/api/test_fast_routes.py`` sends the same requests both ways and compares
 the answers.
@@ -21,7 +23,8 @@ import contextvars
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
+from urllib.parse import parse_qsl
 from uuid import UUID
 
 import orjson
@@ -32,7 +35,7 @@ from starlette.types import Receive, Scope
 
 from api.context import ApiContext
 from api.keys import READ, WRITE, ApiKey
-from api.models import CommandRequest, RegisterRequest
+from api.models import CommandRequest, RegisterRequest, StatusName
 from api.routers import tenants
 from domain.lifecycle import Command
 
@@ -45,6 +48,12 @@ _IF_MATCH = b"if-match"
 _IDEMPOTENCY_KEY = b"idempotency-key"
 #: ``Idempotency-Key``'s bounds as the route declares them (``api.routers.common``).
 _KEY_LENGTH = range(1, 256)
+#: The list's parameters the fast path takes, and their bounds as the route declares them.
+_LIST_PARAMETERS = frozenset(("status", "limit", "cursor"))
+_STATUSES = frozenset(get_args(StatusName))
+_LIMIT = re.compile(r"[1-9][0-9]{0,2}")
+_MAX_LIMIT = 200
+_MAX_CURSOR = 512
 #: As many threads as anyio gives FastAPI's synchronous routes by default.
 THREADS = 40
 
@@ -79,9 +88,11 @@ class FastRoutes:
         self, scope: Scope, receive: Receive, template: str, params: dict[str, Any], key: ApiKey
     ) -> Call | None:
         """The route's work for this request, or None to let FastAPI answer it."""
+        method = scope["method"]
+        if method == "GET" and template == self._register:
+            return self._list(scope.get("query_string", b""), key)
         if scope.get("query_string"):
             return None
-        method = scope["method"]
         if method == "POST" and template == self._register:
             return self._registration(scope, receive, key)
         raw_id = params.get("tenant_id")
@@ -100,6 +111,26 @@ class FastRoutes:
             return None
         ctx = self.ctx
         return lambda: tenants.get_tenant(tenant_id=tenant_id, ctx=ctx, _key=key, min_position=None)
+
+    def _list(self, query_string: bytes, key: ApiKey) -> Call | None:
+        if not key.allows(READ):
+            return None
+        query = _list_query(query_string)
+        if query is None:
+            return None
+        status, limit, cursor = query
+        ctx = self.ctx
+        return lambda: tenants.list_tenants(
+            ctx=ctx,
+            _key=key,
+            status=status,
+            plan=None,
+            q=None,
+            include_deleted=False,
+            limit=limit,
+            cursor=cursor,
+            min_position=None,
+        )
 
     def _registration(self, scope: Scope, receive: Receive, key: ApiKey) -> Call | None:
         headers = _headers(scope)
@@ -135,6 +166,27 @@ class FastRoutes:
             if_match=headers.get(_IF_MATCH),
             idempotency_key=headers.get(_IDEMPOTENCY_KEY),
         )
+
+
+def _list_query(query_string: bytes) -> tuple[Any, int, str | None] | None:
+    """``status``, ``limit`` and ``cursor`` of a list request (parsed as Starlette does), or
+    None for anything else: another parameter, a repeated one, a status or limit FastAPI
+    would refuse or read differently (``limit=050``, ``+5``), a cursor over its length."""
+    found: dict[str, str] = {}
+    for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        if name not in _LIST_PARAMETERS or name in found:
+            return None
+        found[name] = value
+    status = found.get("status")
+    if status is not None and status not in _STATUSES:
+        return None
+    limit = found.get("limit", "50")
+    if not _LIMIT.fullmatch(limit) or int(limit) > _MAX_LIMIT:
+        return None
+    cursor = found.get("cursor")
+    if cursor is not None and len(cursor) > _MAX_CURSOR:
+        return None
+    return status, int(limit), cursor
 
 
 def _model(model: type[M], raw: bytes) -> M | None:
