@@ -61,25 +61,15 @@ _ARGS = """
 _SAVE_ITEM = """
         IF EXISTS (
             SELECT 1 FROM {tombstones} AS p WHERE p.tenant_id IN (
-                SELECT x.id FROM unnest(ev_items, ids) AS x (it, id) WHERE x.it = i)
+                SELECT x.id FROM unnest(ev_items, ids) AS x (it, id) WHERE x.it = i
+                UNION ALL
+                SELECT x.id FROM unnest(ex_items, expect_ids) AS x (it, id) WHERE x.it = i
+                UNION ALL
+                SELECT x.id FROM unnest(an_items, an_tenants) AS x (it, id) WHERE x.it = i)
         ) THEN
             RAISE EXCEPTION 'originator was purged' USING ERRCODE = {purged};
         END IF;
-        IF an_items IS NOT NULL AND i = ANY(an_items) THEN
-            IF EXISTS (
-                SELECT 1 FROM {tombstones} AS p WHERE p.tenant_id IN (
-                    SELECT x.id FROM unnest(an_items, an_tenants) AS x (it, id) WHERE x.it = i)
-            ) THEN
-                RAISE EXCEPTION 'originator was purged' USING ERRCODE = {purged};
-            END IF;
-        END IF;
         IF ex_items IS NOT NULL AND i = ANY(ex_items) THEN
-            IF EXISTS (
-                SELECT 1 FROM {tombstones} AS p WHERE p.tenant_id IN (
-                    SELECT x.id FROM unnest(ex_items, expect_ids) AS x (it, id) WHERE x.it = i)
-            ) THEN
-                RAISE EXCEPTION 'originator was purged' USING ERRCODE = {purged};
-            END IF;
             IF EXISTS (
                 SELECT 1 FROM unnest(ex_items, expect_ids, expect_versions)
                     AS x (it, id, version)

@@ -117,12 +117,7 @@ def fast_client(
 
 
 def _answers(client: TestClient, settings: Settings, make_key: MakeKey) -> list[tuple[Any, ...]]:
-    # Keys of this run's own: idempotency keys are scoped by API key.
-    keys = {
-        "writer": bearer(make_key("tenants:write")),
-        "reader": bearer(make_key("tenants:read")),
-        "admin": bearer(make_key("admin")),
-    }
+    keys = _keys(make_key)
     slug = f"parity-{uuid.uuid4().hex[:8]}"
     tenant = register(client, keys["writer"], slug, name="Parity")
     tenant_id = tenant["id"]
@@ -150,6 +145,16 @@ def _answers(client: TestClient, settings: Settings, make_key: MakeKey) -> list[
         response = client.post("/v1/tenants", content=content, headers=request_headers)
         answers.append(_normal(response, tenant_id, slug))
     return answers
+
+
+def _keys(make_key: MakeKey) -> dict[str, dict[str, str]]:
+    """Authorization headers of keys of the caller's own (idempotency keys are scoped by
+    API key, so two runs never share a record)."""
+    return {
+        "writer": bearer(make_key("tenants:write")),
+        "reader": bearer(make_key("tenants:read")),
+        "admin": bearer(make_key("admin")),
+    }
 
 
 def _json(body: Any) -> bytes:
@@ -223,10 +228,7 @@ def test_fast_list_answers_as_fastapi_does(
 ) -> None:
     """Both apps read the same table (nothing is written between them): the same bytes."""
     client, taken = fast_client
-    keys = {
-        "writer": bearer(make_key("tenants:write")),
-        "reader": bearer(make_key("tenants:read")),
-    }
+    keys = _keys(make_key)
     for n in range(3):
         register(plain_client, keys["writer"], f"list-{uuid.uuid4().hex[:8]}-{n}", name="L")
     project(settings)

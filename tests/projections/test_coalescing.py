@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from application.registry import TenantRegistry
 from common.settings import Settings
@@ -37,23 +39,30 @@ class RecordingStop(threading.Event):
         return super().wait(timeout)
 
 
+@contextmanager
+def running(projector: Projector) -> Iterator[RecordingStop]:
+    """The projector on a thread of its own, stopped (and checked stopped) afterwards."""
+    stop = RecordingStop()
+    thread = threading.Thread(target=projector.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        yield stop
+    finally:
+        stop.set()
+        thread.join(60)
+    assert not thread.is_alive()
+
+
 def test_a_commit_soon_after_a_drain_waits_out_the_interval(
     settings: Settings, registry: TenantRegistry
 ) -> None:
     projector = Projector(settings)
     projector.coalesce_seconds = INTERVAL
-    stop = RecordingStop()
-    thread = threading.Thread(target=projector.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
+    with running(projector) as stop:
         first = registry.register(slug=f"c-{uuid.uuid4().hex[:8]}", name="C", actor="test")
         wait_until(lambda: tracked_position(settings) >= first.position, 60, "the registration")
         second = registry.run(Command.ACTIVATE, first.tenant.id, actor="test")
         wait_until(lambda: tracked_position(settings) >= second.position, 60, "the activation")
-    finally:
-        stop.set()
-        thread.join(60)
-    assert not thread.is_alive()
     coalescing = [w for w in stop.waits if w is not None and w > LONG]
     assert len(coalescing) >= 2  # one per commit: each came right after a drain
     assert all(w <= INTERVAL for w in coalescing)
@@ -73,20 +82,13 @@ def test_a_busy_drain_makes_the_next_interval_the_longer_one(
         registry.register(slug=f"b-{uuid.uuid4().hex[:8]}", name="B", actor="test")
         for _ in range(projector.busy_events)
     ]
-    stop = RecordingStop()
-    thread = threading.Thread(target=projector.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
+    with running(projector) as stop:
         last = tenants[-1].position
         wait_until(lambda: tracked_position(settings) >= last, 60, "the registrations")
         one = registry.run(Command.ACTIVATE, tenants[0].tenant.id, actor="test")
         wait_until(lambda: tracked_position(settings) >= one.position, 60, "the activation")
         two = registry.run(Command.ACTIVATE, tenants[1].tenant.id, actor="test")
         wait_until(lambda: tracked_position(settings) >= two.position, 60, "the activation")
-    finally:
-        stop.set()
-        thread.join(60)
-    assert not thread.is_alive()
     coalescing = [w for w in stop.waits if w is not None and w > LONG]
     assert len(coalescing) >= 3
     assert INTERVAL < coalescing[0] <= 2 * INTERVAL  # after the drain of the registrations
