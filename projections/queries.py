@@ -169,7 +169,11 @@ class ReadModel:
         where, params = self._conditions(status, plan, include_deleted, cursor)
         params["limit"] = limit + 1
         if not q:
-            rows = self._rows(self._select + where + _ORDER, params)
+            # The page size as a literal (2..201: few statements), for the same reason.
+            page = sql.SQL(" ORDER BY created_at DESC, id DESC LIMIT {}").format(
+                sql.Literal(limit + 1)
+            )
+            rows = self._rows(self._select + where + page, params)
         else:
             params["q_name"] = f"%{escape_like(q)}%"
             params["q_slug"] = f"{escape_like(q.lower())}%"
@@ -202,7 +206,15 @@ class ReadModel:
             conditions.append(sql.SQL("deleted_at IS NULL"))
         if cursor is not None:
             params["c_at"], params["c_id"] = decode_cursor(cursor)
-            conditions.append(sql.SQL("(created_at, id) < (%(c_at)s, %(c_id)s)"))
+            # The cursor's values as sub-selects (init plans): the planner cannot see them even
+            # in a custom plan, so custom and generic plans cost the same and the generic one
+            # is kept after five calls. With plain parameters every page was planned anew:
+            # 0.22 ms of the 0.38 ms a page cost PostgreSQL at 1 M tenants.
+            conditions.append(
+                sql.SQL(
+                    "(created_at, id) < ((SELECT %(c_at)s::timestamptz), (SELECT %(c_id)s::uuid))"
+                )
+            )
         if not conditions:
             return sql.SQL(""), params
         return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions), params
