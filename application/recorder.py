@@ -27,6 +27,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from psycopg import sql
 
 from application.idempotency import Answer, ClaimLost
+from common.db import rendered
 from common.tables import EVENTS_TABLE, IDEMPOTENCY_TABLE, SNAPSHOTS_TABLE, TOMBSTONES_TABLE
 
 SAVE_FUNCTION = "save_tenant_events"
@@ -223,15 +224,17 @@ class TenantRecorder(PostgresApplicationRecorder):
             " JOIN {} AS e ON e.originator_id = t.id AND e.originator_version > t.after"
             " ORDER BY e.originator_id, e.originator_version"
         ).format(events)
-        self._sql_save = sql.SQL(
-            "SELECT item, pos, failure FROM {}(%s::int,"
-            " %s::int[], %s::uuid[], %s::bigint[], %s::text[], %s::bytea[],"
-            " %s::int[], %s::uuid[], %s::bigint[], %s::text[], %s::bytea[],"
-            " %s::int[], %s::uuid[], %s::bigint[],"
-            " %s::int[], %s::uuid[], %s::uuid[], %s::timestamptz[],"
-            " %s::int[], %s::text[], %s::text[], %s::timestamptz[], %s::int[], %s::bytea[],"
-            " %s::uuid[])"
-        ).format(sql.Identifier(schema, SAVE_FUNCTION))
+        self._sql_save = rendered(
+            sql.SQL(
+                "SELECT item, pos, failure FROM {}(%s::int,"
+                " %s::int[], %s::uuid[], %s::bigint[], %s::text[], %s::bytea[],"
+                " %s::int[], %s::uuid[], %s::bigint[], %s::text[], %s::bytea[],"
+                " %s::int[], %s::uuid[], %s::bigint[],"
+                " %s::int[], %s::uuid[], %s::uuid[], %s::timestamptz[],"
+                " %s::int[], %s::text[], %s::text[], %s::timestamptz[], %s::int[], %s::bytea[],"
+                " %s::uuid[])"
+            ).format(sql.Identifier(schema, SAVE_FUNCTION))
+        )
         #: Save functions of earlier releases (other signatures), dropped by ``migrate``.
         self.sql_drop_old_save_functions = [
             sql.SQL("DROP FUNCTION IF EXISTS {}({})").format(

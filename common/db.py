@@ -24,6 +24,14 @@ def table(settings: Settings, name: str) -> sql.Identifier:
     return sql.Identifier(settings.db_schema, name)
 
 
+def rendered(statement: sql.Composable) -> bytes:
+    """A composed statement as the bytes psycopg sends, for a statement run on every request:
+    psycopg renders a ``Composed`` again at each ``execute`` (about 20 us for a select of
+    the 18 tenant columns), bytes it takes as they are. Identifiers only: no literal of
+    ours needs a connection's escaping."""
+    return statement.as_bytes(None)
+
+
 def connect(settings: Settings, **kwargs: Any) -> psycopg.Connection[dict[str, Any]]:
     """One autocommit connection with dict rows."""
     return psycopg.connect(

@@ -21,7 +21,7 @@ from psycopg.rows import args_row
 from psycopg_pool import ConnectionPool
 
 from common.clock import Clock, SystemClock
-from common.db import make_pool
+from common.db import make_pool, rendered
 from common.settings import Settings
 from domain.errors import TenantGone
 from domain.tenant import Status
@@ -90,7 +90,9 @@ class ReadModel:
         tenants = sql.Identifier(schema, TENANTS)
         cols = sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS)
         self._select = sql.SQL("SELECT {} FROM {} ").format(cols, tenants)
-        self._sql_get = self._select + sql.SQL("WHERE id = %s")
+        self._sql_get = rendered(self._select + sql.SQL("WHERE id = %s"))
+        #: Keyset page statements by filter shape and page size, rendered once each.
+        self._pages: dict[tuple[bool, bool, bool, bool, int], bytes] = {}
         self._sql_search = sql.SQL(
             "WITH m AS MATERIALIZED (SELECT id FROM {0} WHERE name ILIKE %(q_name)s"
             " UNION SELECT id FROM {0} WHERE slug LIKE %(q_slug)s)"
@@ -169,11 +171,15 @@ class ReadModel:
         where, params = self._conditions(status, plan, include_deleted, cursor)
         params["limit"] = limit + 1
         if not q:
-            # The page size as a literal (2..201: few statements), for the same reason.
-            page = sql.SQL(" ORDER BY created_at DESC, id DESC LIMIT {}").format(
-                sql.Literal(limit + 1)
-            )
-            rows = self._rows(self._select + where + page, params)
+            shape = (status is not None, plan is not None, include_deleted, cursor is not None)
+            statement = self._pages.get((*shape, limit))
+            if statement is None:
+                # The page size as a literal (2..201: few statements), for the same reason.
+                page = sql.SQL(" ORDER BY created_at DESC, id DESC LIMIT {}").format(
+                    sql.Literal(limit + 1)
+                )
+                statement = self._pages[(*shape, limit)] = rendered(self._select + where + page)
+            rows = self._rows(statement, params)
         else:
             params["q_name"] = f"%{escape_like(q)}%"
             params["q_slug"] = f"{escape_like(q.lower())}%"
@@ -187,7 +193,9 @@ class ReadModel:
         next_cursor = encode_cursor(items[-1].created_at, items[-1].id) if more else None
         return Page(items=items, next_cursor=next_cursor)
 
-    def _rows(self, query: sql.Composed, params: dict[str, Any]) -> builtins.list[TenantRow]:
+    def _rows(
+        self, query: sql.Composed | bytes, params: dict[str, Any]
+    ) -> builtins.list[TenantRow]:
         with self._connection() as conn, conn.cursor(row_factory=args_row(TenantRow)) as cur:
             return cast(
                 builtins.list[TenantRow], cur.execute(query, params, prepare=True).fetchall()
