@@ -10,10 +10,9 @@ string, at most one ``If-Match`` and one valid ``Idempotency-Key``, and a body t
 model accepts, or none where the route takes none; or a page of ``GET /v1/tenants`` whose
 query holds at most ``status``, ``limit`` and ``cursor``, once each, in their plain forms)
 the guard calls the very function the FastAPI route calls, with the values FastAPI would have
-given it. Anything else goes to the
-FastAPI route unchanged, so every refusal (422, 403, …) and the OpenAPI document stay
-FastAPI's. ``tests/api/test_fast_routes.py`` sends the same requests both ways and compares
-the answers.
+given it. Anything else goes to the FastAPI route unchanged, so every refusal (422, 403, …)
+and the OpenAPI document stay FastAPI's. ``tests/api/test_fast_routes.py`` sends the same
+requests both ways and compares the answers.
 """
 
 from __future__ import annotations
@@ -48,12 +47,10 @@ _IF_MATCH = b"if-match"
 _IDEMPOTENCY_KEY = b"idempotency-key"
 #: ``Idempotency-Key``'s bounds as the route declares them (``api.routers.common``).
 _KEY_LENGTH = range(1, 256)
-#: The list's parameters the fast path takes, and their bounds as the route declares them.
+#: The list's parameters the fast path takes (its bounds are the route's).
 _LIST_PARAMETERS = frozenset(("status", "limit", "cursor"))
 _STATUSES = frozenset(get_args(StatusName))
 _LIMIT = re.compile(r"[1-9][0-9]{0,2}")
-_MAX_LIMIT = 200
-_MAX_CURSOR = 512
 #: As many threads as anyio gives FastAPI's synchronous routes by default.
 THREADS = 40
 
@@ -181,10 +178,10 @@ def _list_query(query_string: bytes) -> tuple[Any, int, str | None] | None:
     if status is not None and status not in _STATUSES:
         return None
     limit = found.get("limit", "50")
-    if not _LIMIT.fullmatch(limit) or int(limit) > _MAX_LIMIT:
+    if not _LIMIT.fullmatch(limit) or int(limit) > tenants.MAX_PAGE:
         return None
     cursor = found.get("cursor")
-    if cursor is not None and len(cursor) > _MAX_CURSOR:
+    if cursor is not None and len(cursor) > tenants.MAX_CURSOR:
         return None
     return status, int(limit), cursor
 

@@ -169,7 +169,6 @@ class ReadModel:
         match through the name (trigram) and slug indexes and sort them (cheap when rare).
         """
         where, params = self._conditions(status, plan, include_deleted, cursor)
-        params["limit"] = limit + 1
         if not q:
             shape = (status is not None, plan is not None, include_deleted, cursor is not None)
             statement = self._pages.get((*shape, limit))
@@ -184,6 +183,7 @@ class ReadModel:
             params["q_name"] = f"%{escape_like(q)}%"
             params["q_slug"] = f"{escape_like(q.lower())}%"
             params["window"] = SEARCH_WINDOW
+            params["limit"] = limit + 1
             window = self._sql_window_head + where + self._sql_window_tail
             rows = self._rows(window, params)
             if len(rows) <= limit:

@@ -38,6 +38,9 @@ from projections.queries import InvalidCursor
 router = APIRouter(prefix="/v1/tenants", tags=["tenants"])
 
 TenantId = Annotated[UUID, Path(description="The tenant's id.")]
+#: A list page's bounds (the fast routes take a page within them, FastAPI refuses the rest).
+MAX_PAGE = 200
+MAX_CURSOR = 512
 #: PostgreSQL text cannot hold U+0000: a search for it is refused (422), not a 500.
 NO_NUL = r"^[^\x00]*$"
 
@@ -110,9 +113,10 @@ def list_tenants(
         ),
     ] = None,
     include_deleted: Annotated[bool, Query(description="Include soft-deleted tenants.")] = False,
-    limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page size.")] = 50,
     cursor: Annotated[
-        str | None, Query(max_length=512, description="`next_cursor` of the previous page.")
+        str | None,
+        Query(max_length=MAX_CURSOR, description="`next_cursor` of the previous page."),
     ] = None,
     min_position: MinPosition = None,
 ) -> Response:
