@@ -135,3 +135,22 @@ def test_saves_queued_behind_a_commit_share_the_next_one(
     assert committer.largest_group == 4
     for tenant in tenants:
         assert registry.get_tenant(tenant.id).version == 1
+
+
+def test_a_save_refused_after_its_first_event_reports_no_position(
+    registry: TenantRegistry,
+) -> None:
+    """The save function returns a save's positions as it inserts them; when a later event of
+    the same save conflicts, its subtransaction rolls back and it must be reported refused,
+    with none of its rows stored, while the group's other save lands."""
+    taken = registry.register(slug="taken-later", name="Taken", actor="key:test").tenant
+    stale = registry.get_tenant(taken.id)
+    registry.run(Command.ACTIVATE, taken.id, actor="key:test")  # version 2 is taken now
+    stale.pause(now=registry.clock.now(), actor="key:stale")  # also version 2
+    fresh, other = _new(registry, "fresh-first"), _new(registry, "other-save")
+    both = Save(events=[*_pending(registry, fresh).events, *_pending(registry, stale).events])
+    outcomes = registry.tenant_recorder.save_many([both, _pending(registry, other)])
+    assert isinstance(outcomes[0], IntegrityError)
+    assert isinstance(outcomes[1], list) and len(outcomes[1]) == 1
+    assert registry.tenant_recorder.select_current([fresh.id]) == {}
+    assert registry.get_tenant(other.id).version == 1
