@@ -81,7 +81,11 @@ def test_no_process_writes_personal_data_to_its_output(
     stack.start("projector", "project")
     stack.start("worker", "worker")
     headers = {"Authorization": f"Bearer {secret}"}
-    with httpx.Client(base_url=api.url, headers=headers, timeout=30) as client:
+    # The CLI commands below can take longer than uvicorn's 5 s keep-alive on a busy machine;
+    # a connection idle for more than a second is not reused, so the next request never goes
+    # out on one the server is closing (seen beside stress-ng: "connection reset by peer").
+    keepalive = httpx.Limits(keepalive_expiry=1.0)
+    with httpx.Client(base_url=api.url, headers=headers, timeout=30, limits=keepalive) as client:
         ids = [_register(client, n) for n in range(3)]
         _refused_requests(client, ids[0])
         # One tenant is purged by a worker job, the other by the sweep command.
