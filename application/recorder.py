@@ -136,6 +136,19 @@ _SAVE_ITEM = """
             RETURN NEXT;
         END IF;
 """
+#: The commonest save of all, alone in its group with events and nothing else (a command
+#: without an idempotency key, between snapshots): two statements with one plan node each
+#: where the general item runs five (about 40 us less of PostgreSQL per save).
+_SAVE_EVENTS_ONLY = """
+        IF EXISTS (SELECT 1 FROM {tombstones} AS p WHERE p.tenant_id = ANY(ids)) THEN
+            RAISE EXCEPTION 'originator was purged' USING ERRCODE = {purged};
+        END IF;
+        RETURN QUERY
+            INSERT INTO {events} (originator_id, originator_version, topic, state)
+            SELECT x.id, x.version, x.topic, x.state
+            FROM unnest(ids, versions, topics, states) AS x (id, version, topic, state)
+            RETURNING 1, notification_id, NULL::text;
+"""
 #: A group of saves under one lock, one commit and one NOTIFY. A group of one runs its save
 #: directly (a refusal fails the statement, which the caller reads); a larger group runs each
 #: in a subtransaction and reports each refusal's SQLSTATE as a row. Generic plans: a custom
@@ -150,7 +163,10 @@ DECLARE
     answered int;
 BEGIN
     LOCK TABLE {events} IN EXCLUSIVE MODE;
-    IF n = 1 THEN
+    IF n = 1 AND ids IS NOT NULL AND sn_items IS NULL AND ex_items IS NULL
+            AND pu_items IS NULL AND an_items IS NULL THEN
+{events_only}
+    ELSIF n = 1 THEN
         i := 1;
 {save_item}
     ELSE
@@ -257,8 +273,11 @@ class TenantRecorder(PostgresApplicationRecorder):
         }
         #: What ``migrate`` runs to create the save function.
         save_item = sql.SQL(_SAVE_ITEM).format(**names)
+        events_only = sql.SQL(_SAVE_EVENTS_ONLY).format(**names)
         self.sql_create_save_functions = [
-            sql.SQL(SAVE_FUNCTION_BODY).format(save_item=save_item, **names)
+            sql.SQL(SAVE_FUNCTION_BODY).format(
+                save_item=save_item, events_only=events_only, **names
+            )
         ]
 
     def insert_events(

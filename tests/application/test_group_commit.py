@@ -154,3 +154,40 @@ def test_a_save_refused_after_its_first_event_reports_no_position(
     assert isinstance(outcomes[1], list) and len(outcomes[1]) == 1
     assert registry.tenant_recorder.select_current([fresh.id]) == {}
     assert registry.get_tenant(other.id).version == 1
+
+
+@pytest.mark.parametrize("shape", ["events only", "with an expectation"])
+def test_a_lone_save_is_refused_whole_whichever_path_runs_it(
+    registry: TenantRegistry, settings: Settings, shape: str
+) -> None:
+    """A save alone in its group with nothing but events takes the function's short path;
+    with anything else (here an expected version) the general one. Both refuse a purged
+    originator and a taken version the same way, and store and announce nothing."""
+    taken = registry.register(slug=f"lone-{shape[0]}", name="Lone", actor="key:test").tenant
+    stale = registry.get_tenant(taken.id)
+    registry.run(Command.ACTIVATE, taken.id, actor="key:test")  # version 2 is taken now
+    stale.pause(now=registry.clock.now(), actor="key:stale")  # also version 2
+    fresh = _new(registry, f"fresh-{shape[0]}")
+    conflict = Save(events=[*_pending(registry, fresh).events, *_pending(registry, stale).events])
+    gone = uuid4()
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO tenant_registry.purged_tenants (tenant_id, purged_at) VALUES (%s, now())",
+            (gone,),
+        )
+    (registered,) = _pending(registry, _new(registry, f"ghost-{shape[0]}")).events
+    purged = Save(events=[StoredEvent(gone, 1, registered.topic, registered.state)])
+    if shape == "with an expectation":
+        conflict = Save(events=conflict.events, expected=[(fresh.id, 0)])
+        purged = Save(events=purged.events, expected=[(gone, 0)])
+    head = registry.head()
+    with psycopg.connect(settings.database_url, autocommit=True) as listener:
+        listener.execute(f'LISTEN "{EVENTS_CHANNEL}"')
+        (refused_conflict,) = registry.tenant_recorder.save_many([conflict])
+        (refused_purged,) = registry.tenant_recorder.save_many([purged])
+        notifications = list(listener.notifies(timeout=0.5, stop_after=1))
+    assert isinstance(refused_conflict, IntegrityError)
+    assert isinstance(refused_purged, OriginatorPurged)
+    assert registry.tenant_recorder.select_current([fresh.id, gone]) == {}
+    assert registry.head() == head
+    assert notifications == []
