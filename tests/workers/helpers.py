@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import psutil
 from redis import Redis
 
 # The private servers moved to tests/support/ (the resilience tests use them too).
@@ -67,14 +68,37 @@ def start_cli(*args: str, env: Mapping[str, str], log: Path) -> subprocess.Popen
 
 
 def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> int:
-    """Signal the process's whole session and wait for the leader; return its exit code."""
+    """Signal the process's whole session and wait for the leader; return its exit code.
+
+    A SIGKILL reaches its descendants too: RQ's work horse starts a session of its own, so
+    killing the worker's session alone would leave a running job orphaned (a killed host
+    loses both)."""
+    descendants = _descendants(proc.pid)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, sig)
     try:
+        if sig == signal.SIGKILL:
+            _kill(descendants)
         return proc.wait(30)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        descendants += _descendants(proc.pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        _kill(descendants)
         return proc.wait(10)
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    with contextlib.suppress(psutil.NoSuchProcess):
+        return psutil.Process(pid).children(recursive=True)
+    return []
+
+
+def _kill(processes: list[psutil.Process]) -> None:
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    psutil.wait_procs(processes, timeout=10)
 
 
 def wait_until(condition: object, timeout: float = 30, interval: float = 0.05) -> None:
