@@ -6,6 +6,7 @@ import psycopg
 from psycopg import sql
 
 from bench.peer.app import COLUMNS, TABLE
+from bench.services import settle
 from common.settings import Settings
 from projections.schema import TENANTS
 
@@ -31,4 +32,5 @@ def load_peer_table(settings: Settings) -> int:
         conn.execute(sql.SQL("CREATE UNIQUE INDEX ON {} (slug)").format(table))
         conn.execute(sql.SQL("ANALYZE {}").format(table))
         row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()
+        settle(conn)
     return int(row[0]) if row else 0
