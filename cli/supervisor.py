@@ -9,6 +9,7 @@ leaves no orphan holding the port or the data folder.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -18,6 +19,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO
+
+import psutil
 
 from cli.logview import LogSink
 
@@ -179,6 +182,9 @@ class Supervisor:
         """SIGTERM every child, wait up to the timeout, then SIGKILL what is left."""
         self._stopping = True
         running = [(c, c.process) for c in self._children if c.process and c.process.poll() is None]
+        # Noted before the SIGTERM, while they are still the child's: once it exits they are
+        # nobody's (a job's work horse, which RQ puts in a process group of its own).
+        descendants = {process.pid: _descendants(process) for _, process in running}
         for _, process in running:
             _signal(process, signal.SIGTERM, group=False)
         deadline = self._now() + (self._stop_timeout if timeout is None else timeout)
@@ -187,8 +193,10 @@ class Supervisor:
                 process.wait(max(deadline - self._now(), 0.0))
             except subprocess.TimeoutExpired:
                 self._sink.line("up", f"{child.spec.name} did not stop in time; killing it")
+                descendants[process.pid] += _descendants(process)
             # Kill the whole group: a job's work horse or a server's workers must not outlive it.
             _signal(process, signal.SIGKILL, group=True)
+            _kill(descendants[process.pid])
             process.wait()
         for child in self._children:
             child.restart_at = None
@@ -199,7 +207,9 @@ class Supervisor:
         self._stopping = True
         for child in self._children:
             if child.process is not None:
+                descendants = _descendants(child.process)
                 _signal(child.process, signal.SIGKILL, group=True)
+                _kill(descendants)
 
     @staticmethod
     def _join_reader(child: _Child) -> None:
@@ -216,6 +226,21 @@ def _signal(process: subprocess.Popen[bytes], signum: signal.Signals, *, group: 
             process.send_signal(signum)
     except (ProcessLookupError, PermissionError):
         pass  # already gone
+
+
+def _descendants(process: subprocess.Popen[bytes]) -> list[psutil.Process]:
+    """The process's children and theirs, whatever their process group or session."""
+    try:
+        return psutil.Process(process.pid).children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def _kill(processes: list[psutil.Process]) -> None:
+    """SIGKILL each (psutil checks that a pid was not reused since it was noted)."""
+    for each in processes:
+        with contextlib.suppress(psutil.Error):
+            each.kill()
 
 
 def _signal_name(signum: int) -> str:

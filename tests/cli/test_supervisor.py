@@ -216,6 +216,37 @@ def test_stop_kills_a_child_and_its_own_children_when_sigterm_is_ignored(out: io
     _wait_for(lambda: _gone(grandchild_pid), timeout=5)
 
 
+@pytest.mark.parametrize("how", ["stop", "kill"])
+def test_a_grandchild_in_a_process_group_of_its_own_dies_with_its_parent(
+    out: io.StringIO, how: str
+) -> None:
+    """RQ's forking worker runs each job in a work horse that calls ``setpgrp``: killing the
+    worker's process group alone would leave the job running as an orphan."""
+    worker = _child(
+        "worker",
+        f"""
+        import signal, subprocess, time
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        horse = subprocess.Popen(
+            [{PY!r}, '-c', 'import time; time.sleep(60)'], process_group=0
+        )
+        print('horse', horse.pid, flush=True)
+        time.sleep(60)
+        """,
+    )
+    supervisor = Supervisor([worker], LogSink(out, colour=False))
+    supervisor.start()
+    _wait_for(lambda: "horse" in out.getvalue())
+    horse_pid = int(out.getvalue().split("horse")[1].split()[0])
+    assert os.getpgid(horse_pid) == horse_pid
+    if how == "stop":
+        supervisor.stop(timeout=0.3)
+    else:
+        supervisor.kill()  # a second Ctrl-C: `up` then stops the supervisor (reaps)
+    _wait_for(lambda: _gone(horse_pid), timeout=5)
+    supervisor.stop(timeout=1)
+
+
 def _gone(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
