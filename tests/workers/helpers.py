@@ -70,9 +70,9 @@ def start_cli(*args: str, env: Mapping[str, str], log: Path) -> subprocess.Popen
 def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> int:
     """Signal the process's whole session and wait for the leader; return its exit code.
 
-    A SIGKILL reaches its descendants too: RQ's work horse starts a session of its own, so
-    killing the worker's session alone would leave a running job orphaned (a killed host
-    loses both)."""
+    A SIGKILL reaches its descendants too: RQ's work horse puts itself in a process group of
+    its own, so killing the worker's group alone would leave a running job orphaned (a
+    killed host loses both)."""
     descendants = _descendants(proc.pid)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, sig)
