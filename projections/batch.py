@@ -20,6 +20,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import tuple_row
 
+from common.db import rendered
 from common.settings import Settings
 from common.tables import EVENTS_TABLE
 from domain.evolution import upcast
@@ -31,7 +32,13 @@ from projections.fold import (
     StoredTenantEvent,
     fold,
 )
-from projections.schema import TENANTS, TRACKING, live_generation
+from projections.schema import (
+    LIVE_TABLE_QUERY,
+    TENANTS,
+    TRACKING,
+    generation_of,
+    view_name,
+)
 from projections.writer import RowCountMismatch, TableWriter
 
 DEFAULT_BATCH_SIZE = 5_000
@@ -88,30 +95,46 @@ class BatchProjector:
         schema = self.settings.db_schema
         tracking = sql.Identifier(schema, TRACKING)
         events = sql.Identifier(schema, EVENTS_TABLE)
-        # An upsert that returns the row also locks it: one round trip.
-        self._sql_lock = sql.SQL(
-            "INSERT INTO {} AS t (name) VALUES (%s) ON CONFLICT (name)"
-            " DO UPDATE SET name = t.name RETURNING t.position"
-        ).format(tracking)
-        self._sql_position = sql.SQL("SELECT position FROM {} WHERE name = %s").format(tracking)
-        self._sql_scan = sql.SQL(
-            "WITH scan AS MATERIALIZED ("
-            " SELECT notification_id, originator_id, originator_version, topic, state FROM {}"
-            " WHERE notification_id > %(after)s ORDER BY notification_id LIMIT %(limit)s)"
-            " SELECT notification_id, originator_id, originator_version, topic, state FROM scan"
-            " WHERE topic = ANY(%(topics)s)"
-            " UNION ALL SELECT max(notification_id), NULL, count(*), NULL, NULL FROM scan"
-        ).format(events)
-        self._sql_track = sql.SQL(
-            "WITH t AS (UPDATE {} SET position = %(position)s, updated_at = now(),"
-            " last_error = NULL, error_position = NULL WHERE name = %(name)s)"
-            " SELECT pg_notify(%(channel)s, %(position)s::text)"
-        ).format(tracking)
-        self._sql_settings = sql.SQL(
-            "SELECT set_config('synchronous_commit', 'off', true),"
-            " set_config('enable_hashjoin', 'off', true),"
-            " set_config('enable_mergejoin', 'off', true)"
+        # An upsert that returns the row also locks it, and in the same round trip: the
+        # batch's settings, and for the live projection the table the view reads (stable
+        # while the lock is held: a rebuild swaps generations under it).
+        # Derived data: a crash may lose the newest batches, rows and position together, and
+        # they are projected again. Not waiting for the WAL flush saves a disk sync per batch.
+        # The staged changes join the table through its primary key: a hash join would read
+        # the whole table on every batch (the unanalysed staging table misleads the planner).
+        live = sql.SQL(", ({}) AS live_table").format(sql.SQL(LIVE_TABLE_QUERY))
+        self._sql_lock = rendered(
+            sql.SQL(
+                "INSERT INTO {} AS t (name) VALUES (%s) ON CONFLICT (name)"
+                " DO UPDATE SET name = t.name RETURNING t.position,"
+                " set_config('synchronous_commit', 'off', true) AS synchronous_commit,"
+                " set_config('enable_hashjoin', 'off', true) AS enable_hashjoin,"
+                " set_config('enable_mergejoin', 'off', true) AS enable_mergejoin{}"
+            ).format(tracking, live if self.target.generation is None else sql.SQL(""))
         )
+        self._lock_params: tuple[str, ...] = (self.target.tracking,)
+        if self.target.generation is None:
+            self._lock_params += (view_name(self.settings),)
+        self._sql_position = sql.SQL("SELECT position FROM {} WHERE name = %s").format(tracking)
+        self._sql_scan = rendered(
+            sql.SQL(
+                "WITH scan AS MATERIALIZED ("
+                " SELECT notification_id, originator_id, originator_version, topic, state FROM {}"
+                " WHERE notification_id > %(after)s ORDER BY notification_id LIMIT %(limit)s)"
+                " SELECT notification_id, originator_id, originator_version, topic, state FROM scan"
+                " WHERE topic = ANY(%(topics)s)"
+                " UNION ALL SELECT max(notification_id), NULL, count(*), NULL, NULL FROM scan"
+            ).format(events)
+        )
+        self._sql_track = rendered(
+            sql.SQL(
+                "WITH t AS (UPDATE {} SET position = %(position)s, updated_at = now(),"
+                " last_error = NULL, error_position = NULL WHERE name = %(name)s)"
+                " SELECT pg_notify(%(channel)s, %(position)s::text)"
+            ).format(tracking)
+        )
+        #: The live generation read by the last :meth:`locked_position` (its transaction's).
+        self._locked_generation: int | None = None
         # An upsert: the failing batch may have been the first, whose tracking row was
         # created in the transaction that just rolled back.
         self._sql_error = sql.SQL(
@@ -130,13 +153,17 @@ class BatchProjector:
         return 0 if row is None else int(_values(row)[0])
 
     def locked_position(self, conn: psycopg.Connection[Any]) -> int:
-        """Lock the tracking row (create it at 0 if missing); return its position.
+        """Lock the tracking row (create it at 0 if missing) and set the batch's settings;
+        return its position.
 
         While it is held, a rebuild cannot swap generations: the live one is stable.
         """
-        row = conn.execute(self._sql_lock, (self.target.tracking,), prepare=True).fetchone()
+        row = conn.execute(self._sql_lock, self._lock_params, prepare=True).fetchone()
         assert row is not None  # noqa: S101 - an upsert with RETURNING yields the row
-        return int(_values(row)[0])
+        values = _values(row)
+        if self.target.generation is None:
+            self._locked_generation = generation_of(values[4])
+        return int(values[0])
 
     def project_after(self, conn: psycopg.Connection[Any], position: int) -> BatchResult:
         """Inside an open transaction holding the tracking lock: project one batch."""
@@ -157,11 +184,6 @@ class BatchProjector:
         """Inside the batch's transaction: write the scan's outcome and its position."""
         if scan.end == scan.after:
             return BatchResult(0, scan.after, full=False)
-        # Derived data: a crash may lose the newest batches, rows and position together, and
-        # they are projected again. Not waiting for the WAL flush saves a disk sync per batch.
-        # The staged changes join the table through its primary key: a hash join would read
-        # the whole table on every batch (the unanalysed staging table misleads the planner).
-        conn.execute(self._sql_settings, prepare=True)
         if scan.events:
             self._project(conn, scan.events)
         track = {"position": scan.end, "name": self.target.tracking, "channel": self._channel}
@@ -186,7 +208,7 @@ class BatchProjector:
     def _writer(self, conn: psycopg.Connection[Any]) -> TableWriter:
         generation = self.target.generation
         if generation is None:
-            generation = live_generation(conn, self.settings)
+            generation = self._locked_generation
             if generation is None:
                 msg = "the read side is not migrated (no tenants view)"
                 raise ProjectionError(0, None, msg)

@@ -34,7 +34,7 @@ from projections.batch import DEFAULT_BATCH_SIZE, BatchProjector, BatchResult, T
 from projections.fold import ProjectionError
 from projections.rebuild import drop_abandoned
 from projections.runner import drain
-from projections.schema import TENANTS
+from projections.schema import TENANTS, create_stage
 from projections.status import Heartbeat
 
 log = logging.getLogger(__name__)
@@ -102,6 +102,7 @@ class Projector:
             if not self._acquire(control, work, stop):
                 return
             log.info("projector active", extra={"instance": self.instance})
+            create_stage(work)  # once for the session, outside any batch's transaction
             control.execute(sql.SQL("LISTEN {}").format(sql.Identifier(EVENTS_CHANNEL)))
             try:
                 with connect(self.settings) as ahead:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+import weakref
 from typing import Any
 
 import psycopg
@@ -300,20 +301,32 @@ def _has_column(conn: psycopg.Connection[Any], schema: str, table_name: str, col
     return row is not None
 
 
+#: The name of the table the ``tenants`` view reads (one parameter: the view's qualified name).
+LIVE_TABLE_QUERY = (
+    "SELECT c.relname AS relname FROM pg_rewrite r"
+    " JOIN pg_depend d ON d.objid = r.oid AND d.classid = 'pg_rewrite'::regclass"
+    " JOIN pg_class c ON c.oid = d.refobjid AND c.relkind = 'r'"
+    " WHERE r.ev_class = to_regclass(%s) AND c.oid <> r.ev_class LIMIT 1"
+)
+
+
+def view_name(settings: Settings) -> str:
+    """The ``tenants`` view's qualified name, as :data:`LIVE_TABLE_QUERY` takes it."""
+    return f'"{settings.db_schema}"."{TENANTS}"'
+
+
+def generation_of(relname: str | None) -> int | None:
+    """The generation a read table's name carries (None for no table or another name)."""
+    match = _GENERATION.match(relname) if relname is not None else None
+    return int(match.group(1)) if match else None
+
+
 def live_generation(conn: psycopg.Connection[Any], settings: Settings) -> int | None:
     """The generation the ``tenants`` view shows, or None before the first migration."""
-    row = conn.execute(
-        "SELECT c.relname AS relname FROM pg_rewrite r"
-        " JOIN pg_depend d ON d.objid = r.oid AND d.classid = 'pg_rewrite'::regclass"
-        " JOIN pg_class c ON c.oid = d.refobjid AND c.relkind = 'r'"
-        " WHERE r.ev_class = to_regclass(%s) AND c.oid <> r.ev_class LIMIT 1",
-        (f'"{settings.db_schema}"."{TENANTS}"',),
-    ).fetchone()
+    row = conn.execute(LIVE_TABLE_QUERY, (view_name(settings),)).fetchone()
     if row is None:
         return None
-    relname = row["relname"] if isinstance(row, dict) else row[0]
-    match = _GENERATION.match(relname)
-    return int(match.group(1)) if match else None
+    return generation_of(row["relname"] if isinstance(row, dict) else row[0])
 
 
 def generations(conn: psycopg.Connection[Any], settings: Settings) -> list[int]:
@@ -329,9 +342,20 @@ def generations(conn: psycopg.Connection[Any], settings: Settings) -> list[int]:
     return sorted(found)
 
 
+#: Connections whose session holds the staging table for good (it was created outside a
+#: transaction, so no rollback can take it back).
+_STAGED: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
+
+
 def create_stage(conn: psycopg.Connection[Any]) -> None:
     """The session's staging table of changes to existing rows, emptied at every commit:
-    the columns, the version the changes follow, and the bitmask of columns they set."""
+    the columns, the version the changes follow, and the bitmask of columns they set.
+
+    A round trip once per session when first called outside a transaction (the projector
+    does, on connecting); inside one, every time (a rollback would drop a table created in
+    it)."""
+    if conn in _STAGED:
+        return
     columns = sql.SQL(", ").join(
         sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t))
         for c, t in zip(STAGE_COLUMNS, STAGE_TYPES, strict=True)
@@ -341,6 +365,8 @@ def create_stage(conn: psycopg.Connection[Any]) -> None:
             sql.Identifier(STAGE), columns
         )
     )
+    if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+        _STAGED.add(conn)
 
 
 def drop_generation(conn: psycopg.Connection[Any], settings: Settings, generation: int) -> None:

@@ -18,6 +18,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from common.db import rendered
 from projections.fold import Folded
 from projections.schema import (
     COLUMNS,
@@ -59,11 +60,12 @@ class TableWriter:
         def columns(names: tuple[str, ...]) -> sql.Composable:
             return sql.SQL(", ").join(sql.Identifier(c) for c in names)
 
-        self._sql_copy_new = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
-            tenants, columns(ROW_COLUMNS)
+        # The statements of every batch go to psycopg as bytes, rendered once here.
+        self._sql_copy_new = rendered(
+            sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(tenants, columns(ROW_COLUMNS))
         )
-        self._sql_copy_stage = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
-            stage, columns(STAGE_COLUMNS)
+        self._sql_copy_stage = rendered(
+            sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(stage, columns(STAGE_COLUMNS))
         )
         assignments = sql.SQL(", ").join(
             sql.SQL("{0} = s.{0}").format(sql.Identifier(c))
@@ -74,9 +76,11 @@ class TableWriter:
             for i, c in enumerate(ROW_COLUMNS)
             if c != "id"
         )
-        self._sql_update = sql.SQL(
-            "UPDATE {} t SET {} FROM {} s WHERE t.id = s.id AND t.version = s.base_version"
-        ).format(tenants, assignments, stage)
+        self._sql_update = rendered(
+            sql.SQL(
+                "UPDATE {} t SET {} FROM {} s WHERE t.id = s.id AND t.version = s.base_version"
+            ).format(tenants, assignments, stage)
+        )
         self._sql_mismatched = sql.SQL(
             "SELECT s.id FROM {} s LEFT JOIN {} t ON t.id = s.id"
             " WHERE t.version IS DISTINCT FROM s.version"
@@ -95,7 +99,8 @@ class TableWriter:
             self._copy(conn, self._sql_copy_new, ROW_TYPES, created)
         changed = folded.changed()
         if changed:
-            # Cheap when it exists; a temp table created in a rolled-back batch is gone again.
+            # Nothing to do on the projector's connection (it made the table on connecting);
+            # elsewhere a round trip, as a table created in a rolled-back batch is gone again.
             create_stage(conn)
             self._copy(conn, self._sql_copy_stage, STAGE_TYPES, changed)
             # Not prepared: a prepared statement without parameters keeps the plan made on
@@ -119,7 +124,7 @@ class TableWriter:
     @staticmethod
     def _copy(
         conn: psycopg.Connection[Any],
-        statement: sql.Composed,
+        statement: bytes,
         types: tuple[str, ...],
         rows: list[Any],
     ) -> None:
