@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import anyio.to_thread
 import psycopg
+from eventsourcing.persistence import PersistenceError
 from psycopg import sql
 
 from api.streams.items import Item, Page, Source
@@ -92,6 +93,8 @@ class Subscription:
 class _Feed:
     source: Source
     last: int = 0
+    #: Commits were announced while nobody listened: ``last`` may be behind the head.
+    stale: bool = False
     dirty: asyncio.Event = field(default_factory=asyncio.Event)
     subscriptions: set[Subscription] = field(default_factory=set)
 
@@ -141,12 +144,21 @@ class StreamHub:
         if self.full():
             raise TooManyStreams
         self._count += 1
+        feed = self._feeds[source]
         try:
             await self._ensure_running()
+            if feed.stale and not feed.subscriptions:
+                # The first stream after a quiet spell: publish from the head on. What
+                # committed before it, the stream's own catch-up reads.
+                try:
+                    head = await anyio.to_thread.run_sync(feed.source.head)
+                except (psycopg.Error, PersistenceError, OSError) as exc:
+                    msg = "the stream listener cannot reach the database"
+                    raise StreamsUnavailable(msg) from exc
+                feed.last, feed.stale = max(feed.last, head), False
         except BaseException:
             self._count -= 1
             raise
-        feed = self._feeds[source]
         subscription = Subscription(source, accepts, self.settings.stream_buffer_items)
         feed.subscriptions.add(subscription)
         self._on_count(source, len(feed.subscriptions))
@@ -218,6 +230,7 @@ class StreamHub:
                 for feed in self._feeds.values():
                     if not feed.subscriptions:
                         feed.last = await anyio.to_thread.run_sync(feed.source.head)
+                        feed.stale = False
             for feed in self._feeds.values():
                 feed.dirty.set()  # anything announced while we were away
             self._ready.set()
@@ -235,9 +248,9 @@ class StreamHub:
             feed.dirty.clear()
             try:
                 if not feed.subscriptions:
-                    # Nobody to tell: only keep up (a later subscriber catches up by itself).
-                    head = await anyio.to_thread.run_sync(source.head)
-                    feed.last = max(feed.last, head)
+                    # Nobody to tell: no query either (every commit would cost one, for the
+                    # life of the process); the next first subscriber reads the head.
+                    feed.stale = True
                     continue
                 while True:
                     items = await anyio.to_thread.run_sync(source.page, feed.last, source.page_size)
