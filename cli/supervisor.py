@@ -184,7 +184,7 @@ class Supervisor:
         running = [(c, c.process) for c in self._children if c.process and c.process.poll() is None]
         # Noted before the SIGTERM, while they are still the child's: once it exits they are
         # nobody's (a job's work horse, which RQ puts in a process group of its own).
-        descendants = {process.pid: _descendants(process) for _, process in running}
+        noted = {process.pid: descendants(process.pid) for _, process in running}
         for _, process in running:
             _signal(process, signal.SIGTERM, group=False)
         deadline = self._now() + (self._stop_timeout if timeout is None else timeout)
@@ -193,10 +193,10 @@ class Supervisor:
                 process.wait(max(deadline - self._now(), 0.0))
             except subprocess.TimeoutExpired:
                 self._sink.line("up", f"{child.spec.name} did not stop in time; killing it")
-                descendants[process.pid] += _descendants(process)
+                noted[process.pid] += descendants(process.pid)
             # Kill the whole group: a job's work horse or a server's workers must not outlive it.
             _signal(process, signal.SIGKILL, group=True)
-            _kill(descendants[process.pid])
+            kill_all(noted[process.pid])
             process.wait()
         for child in self._children:
             child.restart_at = None
@@ -207,9 +207,9 @@ class Supervisor:
         self._stopping = True
         for child in self._children:
             if child.process is not None:
-                descendants = _descendants(child.process)
+                children = descendants(child.process.pid)
                 _signal(child.process, signal.SIGKILL, group=True)
-                _kill(descendants)
+                kill_all(children)
 
     @staticmethod
     def _join_reader(child: _Child) -> None:
@@ -228,15 +228,16 @@ def _signal(process: subprocess.Popen[bytes], signum: signal.Signals, *, group: 
         pass  # already gone
 
 
-def _descendants(process: subprocess.Popen[bytes]) -> list[psutil.Process]:
-    """The process's children and theirs, whatever their process group or session."""
+def descendants(pid: int) -> list[psutil.Process]:
+    """The process's children and theirs, whatever their process group or session (RQ's
+    work horse puts itself in a group of its own: a group kill misses it)."""
     try:
-        return psutil.Process(process.pid).children(recursive=True)
+        return psutil.Process(pid).children(recursive=True)
     except psutil.Error:
         return []
 
 
-def _kill(processes: list[psutil.Process]) -> None:
+def kill_all(processes: list[psutil.Process]) -> None:
     """SIGKILL each (psutil checks that a pid was not reused since it was noted)."""
     for each in processes:
         with contextlib.suppress(psutil.Error):

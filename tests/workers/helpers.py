@@ -18,6 +18,8 @@ from typing import Any
 import psutil
 from redis import Redis
 
+from cli import supervisor
+
 # The private servers moved to tests/support/ (the resilience tests use them too).
 from tests.support.private_pg import free_port, pg_tool
 from tests.support.private_redis import PrivateRedis
@@ -73,7 +75,7 @@ def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> in
     A SIGKILL reaches its descendants too: RQ's work horse puts itself in a process group of
     its own, so killing the worker's group alone would leave a running job orphaned (a
     killed host loses both)."""
-    descendants = _descendants(proc.pid)
+    descendants = supervisor.descendants(proc.pid)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, sig)
     try:
@@ -81,23 +83,15 @@ def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> in
             _kill(descendants)
         return proc.wait(30)
     except subprocess.TimeoutExpired:
-        descendants += _descendants(proc.pid)
+        descendants += supervisor.descendants(proc.pid)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         _kill(descendants)
         return proc.wait(10)
 
 
-def _descendants(pid: int) -> list[psutil.Process]:
-    with contextlib.suppress(psutil.NoSuchProcess):
-        return psutil.Process(pid).children(recursive=True)
-    return []
-
-
 def _kill(processes: list[psutil.Process]) -> None:
-    for process in processes:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            process.kill()
+    supervisor.kill_all(processes)
     psutil.wait_procs(processes, timeout=10)
 
 
